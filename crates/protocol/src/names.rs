@@ -1,0 +1,347 @@
+//! Validated values carried by messages: room names, display names and
+//! message text. Each constructor states its rules; a value that exists is
+//! within them, so no later code re-checks.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a room name, display name or message text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// The value is empty (or, for text, only whitespace).
+    #[error("{what} must not be empty")]
+    Empty {
+        /// What was being validated, e.g. `"room name"`.
+        what: &'static str,
+    },
+    /// The value has more characters than allowed.
+    #[error("{what} must be at most {max} characters (got {len})")]
+    TooLong {
+        /// What was being validated.
+        what: &'static str,
+        /// The limit, in Unicode scalar values.
+        max: usize,
+        /// The length that was refused.
+        len: usize,
+    },
+    /// The value holds a character outside its alphabet.
+    #[error("{what} must not contain {found:?}; allowed: {allowed}")]
+    InvalidChar {
+        /// What was being validated.
+        what: &'static str,
+        /// The first offending character.
+        found: char,
+        /// A human description of the alphabet.
+        allowed: &'static str,
+    },
+    /// The value starts or ends with whitespace.
+    #[error("{what} must not start or end with a space")]
+    Padded {
+        /// What was being validated.
+        what: &'static str,
+    },
+}
+
+/// Checks the length of `value` in characters against `1..=max`.
+fn check_length(what: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
+    if value.is_empty() {
+        return Err(ValidationError::Empty { what });
+    }
+    let len = value.chars().count();
+    if len > max {
+        return Err(ValidationError::TooLong { what, max, len });
+    }
+    Ok(())
+}
+
+/// The name of a room: 1 to 64 ASCII letters, digits, `-` or `_`.
+///
+/// The alphabet is URL-safe on purpose: room names appear in page paths
+/// (`/rooms/{room}`) and must round-trip through them unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RoomName(String);
+
+impl RoomName {
+    /// The longest room name, in characters.
+    pub const MAX_CHARS: usize = 64;
+    const ALLOWED: &'static str = "ASCII letters, digits, '-' and '_'";
+
+    /// Validates `value` as a room name.
+    ///
+    /// # Errors
+    /// [`ValidationError`] when `value` is empty, longer than
+    /// [`Self::MAX_CHARS`] or holds a character outside the alphabet.
+    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+        let value = value.into();
+        let what = "room name";
+        check_length(what, &value, Self::MAX_CHARS)?;
+        if let Some(found) = value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(ValidationError::InvalidChar {
+                what,
+                found,
+                allowed: Self::ALLOWED,
+            });
+        }
+        Ok(Self(value))
+    }
+
+    /// The name as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The name a user shows in a room: 1 to 32 characters of letters and digits
+/// (any script), spaces inside, and `-`, `_`, `.`, `'`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// The longest display name, in characters.
+    pub const MAX_CHARS: usize = 32;
+    const ALLOWED: &'static str = "letters, digits, spaces, '-', '_', '.' and '''";
+
+    /// Validates `value` as a display name.
+    ///
+    /// # Errors
+    /// [`ValidationError`] when `value` is empty, too long, starts or ends
+    /// with whitespace, or holds a character outside the alphabet.
+    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+        let value = value.into();
+        let what = "display name";
+        check_length(what, &value, Self::MAX_CHARS)?;
+        if let Some(found) = value
+            .chars()
+            .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '\'')))
+        {
+            return Err(ValidationError::InvalidChar {
+                what,
+                found,
+                allowed: Self::ALLOWED,
+            });
+        }
+        if value.starts_with(' ') || value.ends_with(' ') {
+            return Err(ValidationError::Padded { what });
+        }
+        Ok(Self(value))
+    }
+
+    /// The name as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The text of a chat message: 1 to 2000 characters, not only whitespace,
+/// with no control characters other than newline and tab.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MessageText(String);
+
+impl MessageText {
+    /// The longest message text, in characters.
+    pub const MAX_CHARS: usize = 2000;
+
+    /// Validates `value` as message text.
+    ///
+    /// # Errors
+    /// [`ValidationError`] when `value` is blank, longer than
+    /// [`Self::MAX_CHARS`], or holds a control character other than `\n`
+    /// and `\t`.
+    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+        let value = value.into();
+        let what = "message text";
+        check_length(what, &value, Self::MAX_CHARS)?;
+        if value.trim().is_empty() {
+            return Err(ValidationError::Empty { what });
+        }
+        if let Some(found) = value
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
+            return Err(ValidationError::InvalidChar {
+                what,
+                found,
+                allowed: "any character but control characters (newline and tab are allowed)",
+            });
+        }
+        Ok(Self(value))
+    }
+
+    /// The text as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! string_newtype_impls {
+    ($($ty:ident),*) => {$(
+        impl TryFrom<String> for $ty {
+            type Error = ValidationError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(value: $ty) -> Self {
+                value.0
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = ValidationError;
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                Self::new(value)
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )*};
+}
+
+string_newtype_impls!(RoomName, DisplayName, MessageText);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn room_names_accept_url_safe_ascii() {
+        for ok in ["lobby", "a", "Room-1_b", &"r".repeat(64)] {
+            assert_eq!(RoomName::new(ok).map(String::from), Ok(ok.to_owned()));
+        }
+    }
+
+    #[test]
+    fn room_names_reject_empty_long_and_foreign_characters() {
+        assert_eq!(
+            RoomName::new(""),
+            Err(ValidationError::Empty { what: "room name" })
+        );
+        assert!(matches!(
+            RoomName::new("r".repeat(65)),
+            Err(ValidationError::TooLong {
+                max: 64,
+                len: 65,
+                ..
+            })
+        ));
+        for (bad, found) in [
+            ("a b", ' '),
+            ("a/b", '/'),
+            ("..", '.'),
+            ("é", 'é'),
+            ("a\0", '\0'),
+        ] {
+            assert!(
+                matches!(RoomName::new(bad), Err(ValidationError::InvalidChar { found: f, .. }) if f == found),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn display_names_accept_any_script_and_inner_spaces() {
+        for ok in ["Ada", "Ada Lovelace", "Zoë", "李雷", "o'brien", "x.y-z_1"] {
+            assert!(DisplayName::new(ok).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn display_names_reject_padding_markup_and_length() {
+        assert_eq!(
+            DisplayName::new(" Ada"),
+            Err(ValidationError::Padded {
+                what: "display name"
+            })
+        );
+        assert!(matches!(
+            DisplayName::new("<b>"),
+            Err(ValidationError::InvalidChar { found: '<', .. })
+        ));
+        assert!(matches!(
+            DisplayName::new("n".repeat(33)),
+            Err(ValidationError::TooLong { max: 32, .. })
+        ));
+        assert!(DisplayName::new("").is_err());
+    }
+
+    #[test]
+    fn message_text_counts_characters_not_bytes() {
+        // 2000 three-byte characters are 6000 bytes but within the limit.
+        assert!(MessageText::new("€".repeat(2000)).is_ok());
+        assert!(matches!(
+            MessageText::new("€".repeat(2001)),
+            Err(ValidationError::TooLong { len: 2001, .. })
+        ));
+    }
+
+    #[test]
+    fn message_text_rejects_blank_and_control_characters() {
+        assert!(matches!(
+            MessageText::new("  \n\t"),
+            Err(ValidationError::Empty { .. })
+        ));
+        assert!(matches!(
+            MessageText::new("bell\u{7}"),
+            Err(ValidationError::InvalidChar { found: '\u{7}', .. })
+        ));
+        assert!(MessageText::new("two\nlines\tand a tab").is_ok());
+        assert!(MessageText::new("<script>alert(1)</script>").is_ok());
+    }
+
+    #[test]
+    fn validation_errors_say_why() {
+        let err = RoomName::new("a b").err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("room name must not contain ' '; allowed: ASCII letters, digits, '-' and '_'")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn valid_room_names_round_trip_through_json(name in "[A-Za-z0-9_-]{1,64}") {
+            let room = RoomName::new(name.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let json = serde_json::to_string(&room).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&json, &format!("\"{name}\""));
+            let back: RoomName = serde_json::from_str(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(back, room);
+        }
+
+        #[test]
+        fn constructors_never_panic(s in any::<String>()) {
+            let _ = RoomName::new(s.clone());
+            let _ = DisplayName::new(s.clone());
+            let _ = MessageText::new(s);
+        }
+
+        #[test]
+        fn accepted_text_is_within_limits(s in any::<String>()) {
+            if let Ok(text) = MessageText::new(s) {
+                let n = text.as_str().chars().count();
+                prop_assert!((1..=MessageText::MAX_CHARS).contains(&n));
+                prop_assert!(!text.as_str().trim().is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The `ws-server` binary: settings, logging, bind, serve, stop on Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use log::{error, info};
+use tokio_util::sync::CancellationToken;
+use ws_server::Settings;
+
+/// Duplex's WebSocket server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// A settings file (TOML); environment variables `DUPLEX_WS_*` override it.
+    #[arg(long, env = "DUPLEX_WS_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+    let settings = match Settings::load(args.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            error!("invalid settings: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(settings.addr()).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            error!("cannot listen on {}: {e}", settings.addr());
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener.local_addr().unwrap_or_else(|_| settings.addr());
+    info!(
+        "ws-server listening on ws://{local}{} (allowed origins: {})",
+        settings.path,
+        settings.allowed_origins.join(", ")
+    );
+
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutdown requested");
+        on_signal.cancel();
+    });
+    ws_server::serve_chat(listener, settings, shutdown).await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

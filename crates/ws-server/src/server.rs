@@ -1,0 +1,92 @@
+//! The accept loop: limits, connection ids, and shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use log::{error, info};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::component::Component;
+use crate::connection::{self, Context};
+use crate::settings::Settings;
+
+/// The first wait after a failed `accept()`; it doubles up to
+/// [`MAX_ACCEPT_BACKOFF`]. Accept fails mostly when file descriptors run out,
+/// and retrying at once would spin.
+const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Accepts connections on `listener` and serves each with `component` until
+/// `shutdown` is cancelled; then closes every connection with 1001 (going
+/// away) and returns once all of them have finished.
+///
+/// At most `settings.max_connections` are served at once: a permit is taken
+/// before `accept()`, so excess clients wait in the kernel's backlog instead
+/// of costing memory here.
+pub async fn run<C: Component>(
+    listener: TcpListener,
+    settings: Settings,
+    component: C,
+    shutdown: CancellationToken,
+) {
+    let component = Arc::new(component);
+    let settings = Arc::new(settings);
+    let limit = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let tracker = TaskTracker::new();
+    let next_id = AtomicU64::new(1);
+    let mut backoff = FIRST_ACCEPT_BACKOFF;
+
+    loop {
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => break,
+            permit = Arc::clone(&limit).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break, // the semaphore is never closed
+            },
+        };
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff = FIRST_ACCEPT_BACKOFF;
+                accepted
+            }
+            Err(e) => {
+                error!("accept failed, retrying in {backoff:?}: {e}");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let cx = Context {
+            component: Arc::clone(&component),
+            settings: Arc::clone(&settings),
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+        };
+        tracker.spawn(async move {
+            connection::serve(stream, peer, id, cx).await;
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    tracker.close();
+    info!(
+        "shutting down: waiting for {} connection tasks",
+        tracker.len()
+    );
+    tracker.wait().await;
+    info!("shutdown complete");
+}

@@ -1,0 +1,183 @@
+//! The ws-server's settings: built-in defaults, then an optional file, then
+//! `DUPLEX_WS_*` environment variables, each layer overriding the last.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The prefix of every environment variable the ws-server reads, e.g.
+/// `DUPLEX_WS_PORT=6000`.
+pub const ENV_PREFIX: &str = "DUPLEX_WS";
+
+/// Everything an operator can tune. See the settings table in the README.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The address to listen on. `0.0.0.0` inside a container.
+    pub bind: IpAddr,
+    /// The TCP port to listen on; 0 lets the system pick one.
+    pub port: u16,
+    /// The HTTP path WebSocket upgrades are accepted on; others get 404.
+    pub path: String,
+    /// Browser origins allowed to connect (`scheme://host[:port]`), or `*`
+    /// for any. Requests without an `Origin` header (non-browser clients)
+    /// are allowed: Origin checks exist to protect browsers.
+    pub allowed_origins: Vec<String>,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// The largest WebSocket message accepted, in bytes. A larger one closes
+    /// the connection with 1009 (message too big).
+    pub max_frame_bytes: usize,
+    /// Frames queued for one client before it counts as too slow and is
+    /// closed with 4000 (slow consumer).
+    pub outbox_capacity: usize,
+    /// How long a client has to complete the WebSocket handshake.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// How often the server pings each client.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// A client silent for this long (no frame, no pong) is closed with 4001.
+    #[serde(with = "humantime_serde")]
+    pub client_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 5000,
+            path: "/ws".to_owned(),
+            allowed_origins: vec![
+                "http://localhost:5001".to_owned(),
+                "http://127.0.0.1:5001".to_owned(),
+            ],
+            max_connections: 10_000,
+            max_frame_bytes: 64 * 1024,
+            outbox_capacity: 256,
+            handshake_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(25),
+            client_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings: defaults, then `file` if given, then the
+    /// environment.
+    ///
+    /// # Errors
+    /// When the file cannot be read or parsed, or a value has the wrong type.
+    pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        Self::load_from(file, config::Environment::with_prefix(ENV_PREFIX))
+    }
+
+    /// [`Settings::load`] with the environment source given, so tests can
+    /// supply variables without touching the process environment.
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_from(
+        file: Option<&Path>,
+        env: config::Environment,
+    ) -> Result<Self, config::ConfigError> {
+        let mut builder =
+            config::Config::builder().add_source(config::Config::try_from(&Self::default())?);
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        builder
+            .add_source(
+                env.prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("allowed_origins"),
+            )
+            .build()?
+            .try_deserialize()
+    }
+
+    /// The socket address to bind.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> config::Environment {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        config::Environment::with_prefix(ENV_PREFIX).source(Some(map))
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_environment() -> Result<(), config::ConfigError> {
+        assert_eq!(Settings::load_from(None, env(&[]))?, Settings::default());
+        Ok(())
+    }
+
+    #[test]
+    fn environment_overrides_scalars_lists_and_durations() -> Result<(), config::ConfigError> {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("DUPLEX_WS_PORT", "6000"),
+                ("DUPLEX_WS_BIND", "0.0.0.0"),
+                (
+                    "DUPLEX_WS_ALLOWED_ORIGINS",
+                    "https://a.example,https://b.example",
+                ),
+                ("DUPLEX_WS_HEARTBEAT_INTERVAL", "5s"),
+                ("DUPLEX_WS_MAX_FRAME_BYTES", "1024"),
+            ]),
+        )?;
+        assert_eq!(settings.port, 6000);
+        assert_eq!(settings.bind, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(
+            settings.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(settings.heartbeat_interval, Duration::from_secs(5));
+        assert_eq!(settings.max_frame_bytes, 1024);
+        Ok(())
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_environment_overrides_file()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("duplex-ws-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join("ws.toml");
+        std::fs::write(
+            &file,
+            "port = 7000\npath = \"/socket\"\nclient_timeout = \"2m\"\n",
+        )?;
+        let settings = Settings::load_from(Some(&file), env(&[("DUPLEX_WS_PORT", "7001")]))?;
+        std::fs::remove_dir_all(&dir)?;
+        assert_eq!(settings.port, 7001);
+        assert_eq!(settings.path, "/socket");
+        assert_eq!(settings.client_timeout, Duration::from_secs(120));
+        Ok(())
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let missing = Path::new("/nonexistent/duplex-ws.toml");
+        assert!(Settings::load_from(Some(missing), env(&[])).is_err());
+    }
+
+    #[test]
+    fn a_malformed_value_is_an_error() {
+        assert!(Settings::load_from(None, env(&[("DUPLEX_WS_PORT", "lots")])).is_err());
+    }
+}

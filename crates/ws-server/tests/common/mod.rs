@@ -1,0 +1,236 @@
+//! Test harness: a real ws-server on 127.0.0.1:0 and real WebSocket clients.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::{SUBPROTOCOL, ServerMessage};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+use ws_server::Settings;
+
+/// An origin the test server allows.
+pub const ORIGIN: &str = "http://localhost:5001";
+
+/// How long a test waits for a frame it expects before failing. Frames
+/// arrive in microseconds; this only turns a hang into a readable failure.
+const FRAME_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A ws-server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<()>,
+}
+
+impl TestServer {
+    /// The URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Cancels the server and waits until every connection has finished.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        tokio::time::timeout(FRAME_DEADLINE, task)
+            .await
+            .expect("server stops in time")
+            .expect("server task does not panic");
+    }
+}
+
+/// Starts the chat server on an ephemeral port with default settings.
+pub async fn start_server() -> TestServer {
+    start_server_with(|_| {}).await
+}
+
+/// Starts the chat server with settings adjusted by `adjust`.
+pub async fn start_server_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
+    let mut settings = Settings {
+        port: 0,
+        ..Settings::default()
+    };
+    adjust(&mut settings);
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(ws_server::serve_chat(listener, settings, shutdown.clone()));
+    TestServer {
+        addr,
+        shutdown,
+        task,
+    }
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client speaking the chat protocol.
+pub struct Client {
+    pub ws: Ws,
+    pub connection_id: u64,
+}
+
+/// Builds an upgrade request for `url` with optional Origin and subprotocol.
+pub fn request(
+    url: &str,
+    origin: Option<&str>,
+    subprotocol: Option<&str>,
+) -> tungstenite::handshake::client::Request {
+    let mut request = url.into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", HeaderValue::from_str(origin).unwrap());
+    }
+    if let Some(p) = subprotocol {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_str(p).unwrap());
+    }
+    request
+}
+
+impl Client {
+    /// Connects from an allowed origin and reads the `welcome` frame.
+    pub async fn connect(server: &TestServer) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(request(
+            &server.url(),
+            Some(ORIGIN),
+            Some(SUBPROTOCOL),
+        ))
+        .await
+        .unwrap();
+        let mut client = Self {
+            ws,
+            connection_id: 0,
+        };
+        match client.recv().await {
+            ServerMessage::Welcome {
+                protocol,
+                connection_id,
+            } => {
+                assert_eq!(protocol, protocol::PROTOCOL_VERSION);
+                client.connection_id = connection_id;
+            }
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        client
+    }
+
+    /// Connects and joins `room` as `name`, waiting for the confirmation.
+    pub async fn joined(server: &TestServer, room: &str, name: &str) -> Self {
+        let mut client = Self::connect(server).await;
+        client.join(room, name).await;
+        client
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.ws.send(Message::text(text.into())).await.unwrap();
+    }
+
+    /// Sends a JSON value.
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_text(value.to_string()).await;
+    }
+
+    /// Joins and waits for `joined`.
+    pub async fn join(&mut self, room: &str, name: &str) {
+        self.send_json(json!({"type": "join", "room": room, "name": name}))
+            .await;
+        match self.recv().await {
+            ServerMessage::Joined { room: r, name: n } => {
+                assert_eq!((r.as_str(), n.as_str()), (room, name));
+            }
+            other => panic!("expected joined, got {other:?}"),
+        }
+    }
+
+    /// Posts `text` to `room` (no wait).
+    pub async fn post(&mut self, room: &str, text: &str) {
+        self.send_json(json!({"type": "post", "room": room, "text": text}))
+            .await;
+    }
+
+    /// Posts and waits for the poster's own copy, the acknowledgement.
+    pub async fn post_acked(&mut self, room: &str, text: &str) -> protocol::ChatMessage {
+        self.post(room, text).await;
+        let message = self.recv_chat().await;
+        assert_eq!((message.room.as_str(), message.text.as_str()), (room, text));
+        message
+    }
+
+    /// The next frame, which must be a protocol message.
+    pub async fn recv(&mut self) -> ServerMessage {
+        loop {
+            match self.next_frame().await {
+                Message::Text(text) => {
+                    return serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("bad server frame {text}: {e}"));
+                }
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame, which must be a chat message.
+    pub async fn recv_chat(&mut self) -> protocol::ChatMessage {
+        match self.recv().await {
+            ServerMessage::Message(message) => message,
+            other => panic!("expected a chat message, got {other:?}"),
+        }
+    }
+
+    /// The next frame, which must be an error; returns its code as on the
+    /// wire.
+    pub async fn recv_error(&mut self) -> String {
+        match self.recv().await {
+            ServerMessage::Error { code, message } => {
+                assert!(!message.is_empty(), "error {code} has no explanation");
+                code.as_str().to_owned()
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    /// Waits for the server's close frame.
+    pub async fn recv_close(&mut self) -> Option<CloseFrame> {
+        loop {
+            match self.next_frame().await {
+                Message::Close(frame) => {
+                    // Send tungstenite's queued reply, as a real client does,
+                    // so the server need not wait for it.
+                    let _ = self.ws.flush().await;
+                    return frame;
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Text(_) => {}
+                other => panic!("expected close, got {other:?}"),
+            }
+        }
+    }
+
+    async fn next_frame(&mut self) -> Message {
+        tokio::time::timeout(FRAME_DEADLINE, self.ws.next())
+            .await
+            .expect("a frame arrives before the deadline")
+            .expect("the connection is still open")
+            .expect("the frame is readable")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

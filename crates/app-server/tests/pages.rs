@@ -1,0 +1,219 @@
+//! The app-server's pages and files, as a browser receives them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::{App, test};
+use app_server::Settings;
+
+fn settings() -> Settings {
+    Settings {
+        port: 0,
+        public_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public")),
+        ws_url: "ws://127.0.0.1:5999/ws".into(),
+        ..Settings::default()
+    }
+}
+
+async fn get_with(settings: &Settings, uri: &str) -> ServiceResponse {
+    let app = test::init_service(
+        App::new().configure(|cfg| app_server::routes::configure(cfg, settings).unwrap()),
+    )
+    .await;
+    app.call(test::TestRequest::get().uri(uri).to_request())
+        .await
+        .unwrap()
+}
+
+async fn get(uri: &str) -> ServiceResponse {
+    get_with(&settings(), uri).await
+}
+
+async fn body(response: ServiceResponse) -> String {
+    String::from_utf8(test::read_body(response).await.to_vec()).unwrap()
+}
+
+fn header_of(response: &ServiceResponse, name: header::HeaderName) -> &str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+#[actix_rt::test]
+async fn the_start_page_offers_a_name_and_room_form() {
+    let response = get("/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(header_of(&response, header::CONTENT_TYPE).starts_with("text/html"));
+    let html = body(response).await;
+    for needle in [
+        "action=\"/join\"",
+        "data-testid=\"name-input\"",
+        "data-testid=\"room-input\"",
+    ] {
+        assert!(html.contains(needle), "missing {needle}");
+    }
+}
+
+#[actix_rt::test]
+async fn the_start_page_prefills_the_room_escaped() {
+    let html = body(get("/?room=lobby%22%3E%3Cb%3E").await).await;
+    assert!(
+        html.contains("value=\"lobby&#34;&#62;&#60;b&#62;\""),
+        "{html}"
+    );
+}
+
+#[actix_rt::test]
+async fn joining_redirects_to_the_room_page_with_the_name_encoded() {
+    let response = get("/join?name=Ada+Lovelace&room=lobby").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        header_of(&response, header::LOCATION),
+        "/rooms/lobby?name=Ada+Lovelace"
+    );
+}
+
+#[actix_rt::test]
+async fn joining_with_an_invalid_room_shows_the_form_again_with_the_reason() {
+    let response = get("/join?name=Ada&room=no+spaces").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = body(response).await;
+    assert!(html.contains("data-testid=\"form-error\""));
+    assert!(
+        html.contains("room name must not contain &#39; &#39;"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"Ada\""));
+}
+
+#[actix_rt::test]
+async fn the_room_page_carries_the_websocket_url_room_and_name() {
+    let response = get("/rooms/lobby?name=Ada%20L").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = body(response).await;
+    assert!(
+        html.contains("data-ws-url=\"ws://127.0.0.1:5999/ws\""),
+        "{html}"
+    );
+    assert!(html.contains("data-room=\"lobby\""));
+    assert!(html.contains("data-name=\"Ada L\""));
+    for id in [
+        "connection-status",
+        "message-input",
+        "send-button",
+        "message-list",
+        "presence-list",
+    ] {
+        assert!(
+            html.contains(&format!("data-testid=\"{id}\"")),
+            "missing {id}"
+        );
+    }
+    assert!(html.contains("src=\"/static/js/chat.js\""));
+}
+
+#[actix_rt::test]
+async fn the_websocket_url_comes_from_the_settings_and_is_escaped() {
+    let settings = Settings {
+        ws_url: "wss://chat.example/ws?a=1&b=\"x\"".into(),
+        ..settings()
+    };
+    let html = body(get_with(&settings, "/rooms/lobby?name=Ada").await).await;
+    assert!(
+        html.contains("data-ws-url=\"wss://chat.example/ws?a=1&#38;b=&#34;x&#34;\""),
+        "{html}"
+    );
+}
+
+#[actix_rt::test]
+async fn an_invalid_room_gets_a_400_page_that_says_why() {
+    let response = get("/rooms/a%20b?name=Ada").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = body(response).await;
+    assert!(html.contains("Invalid room name"));
+    assert!(html.contains("room name must not contain"), "{html}");
+
+    let long = "r".repeat(65);
+    let response = get(&format!("/rooms/{long}?name=Ada")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(body(response).await.contains("at most 64 characters"));
+}
+
+#[actix_rt::test]
+async fn an_invalid_name_gets_a_400_page_that_says_why() {
+    let response = get("/rooms/lobby?name=%3Cscript%3E").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = body(response).await;
+    assert!(html.contains("Invalid display name"));
+    assert!(
+        html.contains("display name must not contain &#39;&#60;&#39;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"));
+}
+
+#[actix_rt::test]
+async fn a_room_without_a_name_asks_for_one() {
+    let response = get("/rooms/lobby").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header_of(&response, header::LOCATION), "/?room=lobby");
+}
+
+#[actix_rt::test]
+async fn static_files_are_served_with_their_types() {
+    for (path, mime) in [
+        ("/static/js/chat.js", "text/javascript"),
+        ("/static/js/duplex.js", "text/javascript"),
+        ("/static/css/app.css", "text/css"),
+    ] {
+        let response = get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(
+            header_of(&response, header::CONTENT_TYPE).starts_with(mime),
+            "{path}"
+        );
+    }
+    let js = body(get("/static/js/duplex.js").await).await;
+    assert!(js.contains("export class DuplexClient"));
+}
+
+#[actix_rt::test]
+async fn unknown_routes_and_files_get_404() {
+    for path in [
+        "/nope",
+        "/static/js/missing.js",
+        "/static/",
+        "/static/../Cargo.toml",
+    ] {
+        let response = get(path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    assert!(body(get("/nope").await).await.contains("404"));
+}
+
+#[actix_rt::test]
+async fn health_check_answers_ok() {
+    let response = get("/healthz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body(response).await, "{\"status\":\"ok\"}");
+}
+
+#[actix_rt::test]
+async fn pages_may_connect_only_to_the_configured_websocket_origin() {
+    let response = get("/rooms/lobby?name=Ada").await;
+    let csp = header_of(&response, header::CONTENT_SECURITY_POLICY);
+    assert!(
+        csp.contains("connect-src 'self' ws://127.0.0.1:5999;"),
+        "{csp}"
+    );
+    assert!(csp.contains("default-src 'self'"));
+    assert_eq!(
+        header_of(&response, header::X_CONTENT_TYPE_OPTIONS),
+        "nosniff"
+    );
+}

@@ -1,0 +1,236 @@
+//! The end-to-end harness: both servers on ephemeral ports, and headless
+//! Chromium (Debian's `chromium` and `chromium-driver`) driven over
+//! WebDriver.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+/// How long a page may take to show what a test waits for. Pages react in
+/// milliseconds; this only turns a hang into a readable failure.
+pub const UI_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The line to run when the browser is missing.
+const INSTALL_HINT: &str = "apt-get install -y chromium chromium-driver";
+
+/// Both Duplex servers, running in this process.
+pub struct Stack {
+    pub app_port: u16,
+    pub ws_port: u16,
+    shutdown: CancellationToken,
+    app: actix_web::dev::ServerHandle,
+}
+
+impl Stack {
+    /// Starts the ws-server and the app-server on ephemeral ports. The
+    /// ws-server allows both origins the app-server can be reached by:
+    /// `http://localhost:PORT` and `http://127.0.0.1:PORT`.
+    pub async fn start() -> Self {
+        let app_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let app_port = app_listener.local_addr().unwrap().port();
+
+        let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ws_port = ws_listener.local_addr().unwrap().port();
+        let ws_settings = ws_server::Settings {
+            port: 0,
+            allowed_origins: vec![
+                format!("http://localhost:{app_port}"),
+                format!("http://127.0.0.1:{app_port}"),
+            ],
+            ..ws_server::Settings::default()
+        };
+        let shutdown = CancellationToken::new();
+        tokio::spawn(ws_server::serve_chat(
+            ws_listener,
+            ws_settings,
+            shutdown.clone(),
+        ));
+
+        let app_settings = app_server::Settings {
+            port: 0,
+            public_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public")),
+            ws_url: format!("ws://127.0.0.1:{ws_port}/ws"),
+            ..app_server::Settings::default()
+        };
+        let server = app_server::server(app_listener, app_settings).unwrap();
+        let app = server.handle();
+        tokio::spawn(server);
+        Self {
+            app_port,
+            ws_port,
+            shutdown,
+            app,
+        }
+    }
+
+    /// A page URL on the `localhost` origin.
+    pub fn localhost(&self, path: &str) -> String {
+        format!("http://localhost:{}{path}", self.app_port)
+    }
+
+    /// A page URL on the `127.0.0.1` origin.
+    pub fn loopback(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.app_port)
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.app.stop(true).await;
+    }
+}
+
+/// A running chromedriver, which starts one Chromium per session.
+pub struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    /// Starts chromedriver on an ephemeral port. Fails, naming the install
+    /// line, when the browser is missing: a skipped browser test would hide
+    /// a broken page.
+    pub async fn start() -> Self {
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let mut child = Command::new(&chromedriver)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {chromedriver} ({e}); install it with: {INSTALL_HINT}")
+            });
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let port = tokio::time::timeout(UI_DEADLINE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    return rest.trim_end_matches('.').trim().parse::<u16>().unwrap();
+                }
+            }
+            panic!("chromedriver exited before it was ready");
+        })
+        .await
+        .expect("chromedriver starts");
+        // Keep draining its output so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, port }
+    }
+
+    /// Opens a fresh headless Chromium with its own profile.
+    pub async fn browser(&self) -> Client {
+        let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": binary,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1200,900"
+                ]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot start Chromium ({e}); install it with: {INSTALL_HINT}")
+            })
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Waits until an element matching `xpath` exists on the page.
+pub async fn wait_for(page: &Client, xpath: &str) {
+    page.wait()
+        .at_most(UI_DEADLINE)
+        .for_element(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {xpath}: {e}"));
+}
+
+/// Waits until the page's connection status reads exactly `state`.
+pub async fn wait_for_status(page: &Client, state: &str) {
+    wait_for(
+        page,
+        &format!("//*[@data-testid='connection-status'][normalize-space(.)='{state}']"),
+    )
+    .await;
+}
+
+/// Waits until the server has confirmed the page's membership of its room.
+pub async fn wait_until_joined(page: &Client) {
+    wait_for(page, "//*[@data-testid='chat'][@data-room-state='joined']").await;
+}
+
+/// Waits until the message list holds a message containing `author` and
+/// `text`, and returns that element's text.
+pub async fn wait_for_message(page: &Client, author: &str, text: &str) -> String {
+    let xpath = format!(
+        "//*[@data-testid='message-list']/*[@data-testid='message']\
+         [contains(., {})][contains(., {})]",
+        xpath_literal(author),
+        xpath_literal(text)
+    );
+    wait_for(page, &xpath).await;
+    page.find(Locator::XPath(&xpath))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Types `text` into the message box and sends it with `how`.
+pub async fn send(page: &Client, text: &str, how: Send) {
+    let input = page
+        .find(Locator::Css("[data-testid=message-input]"))
+        .await
+        .unwrap();
+    input.send_keys(text).await.unwrap();
+    match how {
+        Send::Button => page
+            .find(Locator::Css("[data-testid=send-button]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap(),
+        Send::Enter => input.send_keys("\u{E007}").await.unwrap(),
+    }
+}
+
+/// How a message is sent from the page.
+#[derive(Debug, Clone, Copy)]
+pub enum Send {
+    Button,
+    Enter,
+}
+
+/// Quotes `s` for XPath 1.0, which has no escape sequences.
+fn xpath_literal(s: &str) -> String {
+    if !s.contains('\'') {
+        format!("'{s}'")
+    } else if !s.contains('"') {
+        format!("\"{s}\"")
+    } else {
+        let parts: Vec<String> = s.split('\'').map(|p| format!("'{p}'")).collect();
+        format!("concat({})", parts.join(", \"'\", "))
+    }
+}

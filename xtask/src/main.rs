@@ -1,0 +1,70 @@
+//! Project automation as a plain Rust binary, so that a machine with only
+//! cargo can run everything (`cargo xtask dev`); the justfile calls the same
+//! commands.
+
+mod dev;
+mod system;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Duplex's developer commands.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Args {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Build and run both servers on their defaults; Ctrl-C stops both.
+    Dev,
+    /// Run the whole test suite (installs Chromium first when it can).
+    Test {
+        /// Extra arguments for `cargo test`, e.g. a test name filter.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Check formatting and clippy lints.
+    Lint,
+    /// What CI runs: lint, then test.
+    Ci,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Task::Dev => dev::run(),
+        Task::Test { args } => test(&args),
+        Task::Lint => lint(),
+        Task::Ci => lint().and_then(|()| test(&[])),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn test(extra: &[String]) -> Result<(), String> {
+    system::ensure_browser()?;
+    let mut args = vec!["test", "--workspace"];
+    args.extend(extra.iter().map(String::as_str));
+    system::cargo(&args)
+}
+
+fn lint() -> Result<(), String> {
+    system::cargo(&["fmt", "--all", "--check"])?;
+    system::cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])
+}

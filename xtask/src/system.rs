@@ -1,0 +1,80 @@
+//! Running cargo and finding (or installing) what the tests need.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Debian packages the browser tests need.
+const BROWSER_PACKAGES: [&str; 2] = ["chromium", "chromium-driver"];
+
+/// The workspace root, where every command runs.
+pub fn root() -> PathBuf {
+    // xtask lives in <root>/xtask.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The cargo that invoked us, so toolchain overrides carry through.
+pub fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Runs `cargo ARGS` in the workspace root.
+pub fn cargo(args: &[&str]) -> Result<(), String> {
+    run(Command::new(cargo_bin()).args(args).current_dir(root()))
+}
+
+/// Runs a command to completion, failing on a non-zero exit.
+pub fn run(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    eprintln!("xtask: running {shown}");
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+/// Whether `program` is on the PATH (or is an existing path).
+fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// Makes sure Chromium and chromedriver are installed: installs them with
+/// apt when running as root on Debian or Ubuntu, and otherwise stops with
+/// the exact line to run. The browser tests are never skipped silently.
+pub fn ensure_browser() -> Result<(), String> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    let driver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
+    if on_path(&chromium) && on_path(&driver) {
+        return Ok(());
+    }
+    let line = format!("apt-get install -y {}", BROWSER_PACKAGES.join(" "));
+    if is_root() && on_path("apt-get") {
+        eprintln!("xtask: the browser tests need Chromium; installing it");
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(BROWSER_PACKAGES)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        return Ok(());
+    }
+    Err(format!(
+        "the browser tests need Chromium and chromedriver, which are missing; install them with:\n    sudo {line}\n(or set CHROMIUM and CHROMEDRIVER to their paths)"
+    ))
+}

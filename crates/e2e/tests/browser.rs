@@ -3,33 +3,20 @@
 
 mod common;
 
-use common::{Driver, Send, Stack, send, wait_for_message, wait_for_status, wait_until_joined};
+use common::{Driver, Send, Stack, TwoPages, send, wait_for_message, wait_until_joined};
 use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_pages_on_two_origins_chat_in_real_time() {
-    let stack = Stack::start().await;
-    let driver = Driver::start().await;
-    let ada = driver.browser().await;
-    let bob = driver.browser().await;
+    let pages = TwoPages::open("e2e").await;
+    let (ada, bob) = (&pages.ada, &pages.bob);
 
-    ada.goto(&stack.localhost("/rooms/e2e?name=Ada"))
-        .await
-        .unwrap();
-    bob.goto(&stack.loopback("/rooms/e2e?name=Bob"))
-        .await
-        .unwrap();
-    for page in [&ada, &bob] {
-        wait_for_status(page, "connected").await;
-        wait_until_joined(page).await;
-    }
+    send(ada, "hello from localhost", Send::Button).await;
+    wait_for_message(bob, "Ada", "hello from localhost").await;
+    wait_for_message(ada, "Ada", "hello from localhost").await;
 
-    send(&ada, "hello from localhost", Send::Button).await;
-    wait_for_message(&bob, "Ada", "hello from localhost").await;
-    wait_for_message(&ada, "Ada", "hello from localhost").await;
-
-    send(&bob, "hello from 127.0.0.1", Send::Enter).await;
-    wait_for_message(&ada, "Bob", "hello from 127.0.0.1").await;
+    send(bob, "hello from 127.0.0.1", Send::Enter).await;
+    wait_for_message(ada, "Bob", "hello from 127.0.0.1").await;
 
     // The input is cleared once a message is sent.
     let input = ada
@@ -37,31 +24,17 @@ async fn two_pages_on_two_origins_chat_in_real_time() {
         .await
         .unwrap();
     assert_eq!(input.prop("value").await.unwrap().as_deref(), Some(""));
-
-    ada.close().await.unwrap();
-    bob.close().await.unwrap();
-    stack.stop().await;
+    pages.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_text_is_shown_as_text_never_as_html() {
-    let stack = Stack::start().await;
-    let driver = Driver::start().await;
-    let ada = driver.browser().await;
-    let bob = driver.browser().await;
-    ada.goto(&stack.localhost("/rooms/xss?name=Ada"))
-        .await
-        .unwrap();
-    bob.goto(&stack.loopback("/rooms/xss?name=Bob"))
-        .await
-        .unwrap();
-    for page in [&ada, &bob] {
-        wait_until_joined(page).await;
-    }
+    let pages = TwoPages::open("xss").await;
+    let (ada, bob) = (&pages.ada, &pages.bob);
 
     let payload = "<img src=x onerror=\"document.title='pwned'\"><b>bold</b>";
-    send(&ada, payload, Send::Enter).await;
-    let shown = wait_for_message(&bob, "Ada", "<b>bold</b>").await;
+    send(ada, payload, Send::Enter).await;
+    let shown = wait_for_message(bob, "Ada", "<b>bold</b>").await;
     assert!(shown.contains(payload), "shown as {shown:?}");
     let injected = bob
         .find_all(Locator::Css(
@@ -71,10 +44,7 @@ async fn message_text_is_shown_as_text_never_as_html() {
         .unwrap();
     assert!(injected.is_empty(), "markup became elements");
     assert_ne!(bob.title().await.unwrap(), "pwned");
-
-    ada.close().await.unwrap();
-    bob.close().await.unwrap();
-    stack.stop().await;
+    pages.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

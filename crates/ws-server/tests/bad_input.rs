@@ -129,3 +129,16 @@ async fn many_garbage_frames_in_a_row_are_all_answered() {
         assert_eq!(ada.recv_error().await, "invalid_json");
     }
 }
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_closes_only_that_connection_with_1007() {
+    let server = start_server().await;
+    let mut ada = Client::joined(&server, "lobby", "Ada").await;
+    let mut raw = common::raw_connection(&server).await;
+    common::write_raw_frame(&mut raw, 0x1, &[b'{', 0xff, 0xfe, b'}']).await;
+    assert_eq!(
+        common::raw_close_code(&mut raw).await,
+        CloseCode::INVALID_PAYLOAD.0
+    );
+    ada.post_acked("lobby", "unaffected").await;
+}

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use common::{Client, start_server, start_server_with};
 use protocol::CloseCode;
-use tokio::io::AsyncReadExt;
-use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -47,33 +45,6 @@ async fn the_server_pings_and_clients_that_answer_stay_connected() {
     ada.post_acked("lobby", "still connected").await;
 }
 
-/// Reads raw server frames (unmasked, as servers send them) until a close
-/// frame, and returns its code. The client never answers pings.
-async fn raw_close_code(stream: &mut tokio::net::TcpStream) -> u16 {
-    loop {
-        let mut header = [0_u8; 2];
-        stream
-            .read_exact(&mut header)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let opcode = header[0] & 0x0f;
-        let mut len = u64::from(header[1] & 0x7f);
-        if len == 126 {
-            len = u64::from(stream.read_u16().await.unwrap_or_else(|e| panic!("{e}")));
-        } else if len == 127 {
-            len = stream.read_u64().await.unwrap_or_else(|e| panic!("{e}"));
-        }
-        let mut payload = vec![0_u8; usize::try_from(len).unwrap_or(0)];
-        stream
-            .read_exact(&mut payload)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        if opcode == 0x8 {
-            return u16::from_be_bytes([payload[0], payload[1]]);
-        }
-    }
-}
-
 #[tokio::test]
 async fn silent_clients_are_closed_with_heartbeat_timeout() {
     let server = start_server_with(|s| {
@@ -81,18 +52,7 @@ async fn silent_clients_are_closed_with_heartbeat_timeout() {
         s.client_timeout = Duration::from_millis(100);
     })
     .await;
-    let (ws, _) = tokio_tungstenite::connect_async(common::request(
-        &server.url(),
-        Some(common::ORIGIN),
-        None,
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let MaybeTlsStream::Plain(mut tcp) = ws.into_inner() else {
-        panic!("plain TCP expected");
-    };
-    let code = tokio::time::timeout(Duration::from_secs(5), raw_close_code(&mut tcp))
-        .await
-        .unwrap_or_else(|_| panic!("no close frame"));
+    let mut tcp = common::raw_connection(&server).await;
+    let code = common::raw_close_code(&mut tcp).await;
     assert_eq!(code, CloseCode::HEARTBEAT_TIMEOUT.0);
 }

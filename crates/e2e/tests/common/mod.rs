@@ -156,6 +156,47 @@ impl Drop for Driver {
     }
 }
 
+/// Two users in one room, each in their own browser, on the two origins:
+/// Ada on `localhost`, Bob on `127.0.0.1`, both joined when this returns.
+pub struct TwoPages {
+    pub stack: Stack,
+    pub ada: Client,
+    pub bob: Client,
+    _driver: Driver,
+}
+
+impl TwoPages {
+    pub async fn open(room: &str) -> Self {
+        let stack = Stack::start().await;
+        let driver = Driver::start().await;
+        let ada = driver.browser().await;
+        let bob = driver.browser().await;
+        ada.goto(&stack.localhost(&format!("/rooms/{room}?name=Ada")))
+            .await
+            .unwrap();
+        bob.goto(&stack.loopback(&format!("/rooms/{room}?name=Bob")))
+            .await
+            .unwrap();
+        for page in [&ada, &bob] {
+            wait_for_status(page, "connected").await;
+            wait_until_joined(page).await;
+        }
+        Self {
+            stack,
+            ada,
+            bob,
+            _driver: driver,
+        }
+    }
+
+    /// Closes both browsers and stops the servers.
+    pub async fn close(self) {
+        self.ada.close().await.unwrap();
+        self.bob.close().await.unwrap();
+        self.stack.stop().await;
+    }
+}
+
 /// Waits until an element matching `xpath` exists on the page.
 pub async fn wait_for(page: &Client, xpath: &str) {
     page.wait()

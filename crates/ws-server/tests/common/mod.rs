@@ -234,3 +234,53 @@ impl Drop for TestServer {
         self.shutdown.cancel();
     }
 }
+
+/// Completes a handshake, then hands back the bare TCP stream, for tests
+/// that must send or withhold bytes a WebSocket library would not.
+pub async fn raw_connection(server: &TestServer) -> TcpStream {
+    let (ws, _) = tokio_tungstenite::connect_async(request(&server.url(), Some(ORIGIN), None))
+        .await
+        .unwrap();
+    match ws.into_inner() {
+        MaybeTlsStream::Plain(tcp) => tcp,
+        _ => panic!("plain TCP expected"),
+    }
+}
+
+/// Writes one masked client frame with `opcode` and `payload` (under 126
+/// bytes), as RFC 6455 requires of clients.
+pub async fn write_raw_frame(tcp: &mut TcpStream, opcode: u8, payload: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    let mask = [0x12_u8, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x80 | opcode, 0x80 | u8::try_from(payload.len()).unwrap()];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    tcp.write_all(&frame).await.unwrap();
+}
+
+/// Reads raw server frames (unmasked, as servers send them) until a close
+/// frame, and returns its code. Never answers pings.
+pub async fn raw_close_code(tcp: &mut TcpStream) -> u16 {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        loop {
+            let mut header = [0_u8; 2];
+            tcp.read_exact(&mut header).await.unwrap();
+            let opcode = header[0] & 0x0f;
+            let mut len = u64::from(header[1] & 0x7f);
+            if len == 126 {
+                len = u64::from(tcp.read_u16().await.unwrap());
+            } else if len == 127 {
+                len = tcp.read_u64().await.unwrap();
+            }
+            let mut payload = vec![0_u8; usize::try_from(len).unwrap()];
+            tcp.read_exact(&mut payload).await.unwrap();
+            if opcode == 0x8 {
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+    };
+    tokio::time::timeout(FRAME_DEADLINE, read)
+        .await
+        .expect("a close frame arrives")
+}

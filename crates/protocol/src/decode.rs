@@ -1,15 +1,19 @@
 //! Decoding client frames, with a precise reason for every refusal.
 //!
-//! Decoding runs in three steps so that each failure gets its own
-//! [`ErrorCode`]: parse JSON (`invalid_json`), read the `type` tag
-//! (`invalid_message`, `unknown_type`), read the fields as plain strings
-//! (`invalid_message`), then validate each field (`invalid_room`,
-//! `invalid_name`, `invalid_text`, `text_too_long`).
+//! Decoding runs in steps so that each failure gets its own [`ErrorCode`]:
+//! parse JSON (`invalid_json`); read `ref` (`invalid_ref`), so that every
+//! later error can echo it; read the `type` tag (`invalid_message`,
+//! `unknown_type`); read the fields as plain JSON types (`invalid_message`);
+//! then validate each field (`invalid_room`, `invalid_name`, `invalid_text`,
+//! `text_too_long`).
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{ClientMessage, DisplayName, ErrorCode, MessageText, RoomName, ValidationError};
+use crate::{
+    ClientFrame, ClientMessage, ClientRef, DisplayName, Epoch, ErrorCode, MessageText, Position,
+    RoomName, ValidationError,
+};
 
 /// A client frame that could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +23,8 @@ pub struct DecodeError {
     pub code: ErrorCode,
     /// The human-readable reason, sent as the error frame's `message`.
     pub message: String,
+    /// The frame's `ref`, when it had a valid one.
+    pub reference: Option<ClientRef>,
 }
 
 impl DecodeError {
@@ -26,17 +32,40 @@ impl DecodeError {
         Self {
             code,
             message: message.into(),
+            reference: None,
         }
     }
 }
 
-/// The shape of a client frame before its fields are validated.
+/// The shape of a client message before its fields are validated.
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum WireClientMessage {
-    Join { room: String, name: String },
-    Leave { room: String },
-    Post { room: String, text: String },
+    Join {
+        room: String,
+        name: String,
+        #[serde(default)]
+        since: Option<WirePosition>,
+    },
+    Leave {
+        room: String,
+    },
+    Post {
+        room: String,
+        text: String,
+    },
+    Publish {
+        room: String,
+        name: String,
+        text: String,
+    },
+    ListRooms,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WirePosition {
+    epoch: String,
+    offset: u64,
 }
 
 fn room(value: String) -> Result<RoomName, DecodeError> {
@@ -57,65 +86,119 @@ fn text(value: String) -> Result<MessageText, DecodeError> {
     })
 }
 
+fn position(value: WirePosition) -> Result<Position, DecodeError> {
+    let epoch = Epoch::new(value.epoch)
+        .map_err(|e| DecodeError::new(ErrorCode::InvalidMessage, format!("since.epoch: {e}")))?;
+    Ok(Position {
+        epoch,
+        offset: value.offset,
+    })
+}
+
 impl TryFrom<WireClientMessage> for ClientMessage {
     type Error = DecodeError;
 
     fn try_from(wire: WireClientMessage) -> Result<Self, Self::Error> {
         Ok(match wire {
-            WireClientMessage::Join { room: r, name: n } => Self::Join {
+            WireClientMessage::Join {
+                room: r,
+                name: n,
+                since,
+            } => Self::Join {
                 room: room(r)?,
                 name: name(n)?,
+                since: since.map(position).transpose()?,
             },
             WireClientMessage::Leave { room: r } => Self::Leave { room: room(r)? },
             WireClientMessage::Post { room: r, text: t } => Self::Post {
                 room: room(r)?,
                 text: text(t)?,
             },
+            WireClientMessage::Publish {
+                room: r,
+                name: n,
+                text: t,
+            } => Self::Publish {
+                room: room(r)?,
+                name: name(n)?,
+                text: text(t)?,
+            },
+            WireClientMessage::ListRooms => Self::ListRooms,
         })
     }
 }
 
-impl ClientMessage {
+impl ClientFrame {
     /// Decodes one client text frame.
     ///
     /// # Errors
-    /// A [`DecodeError`] whose code says which rule the frame broke: see
-    /// [`ErrorCode`] and `docs/protocol.md`.
+    /// A [`DecodeError`] whose code says which rule the frame broke (see
+    /// [`ErrorCode`] and `docs/protocol.md`), carrying the frame's `ref`
+    /// when that much could be read.
     pub fn decode(frame: &str) -> Result<Self, DecodeError> {
         let value: Value = serde_json::from_str(frame)
             .map_err(|e| DecodeError::new(ErrorCode::InvalidJson, format!("not JSON: {e}")))?;
+        Self::decode_value(value)
+    }
+
+    fn decode_value(value: Value) -> Result<Self, DecodeError> {
         let Some(object) = value.as_object() else {
             return Err(DecodeError::new(
                 ErrorCode::InvalidMessage,
                 "a message must be a JSON object",
             ));
         };
-        match object.get("type") {
-            Some(Value::String(kind)) if Self::TYPES.contains(&kind.as_str()) => {}
-            Some(Value::String(kind)) => {
+        let reference = match object.get("ref") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(r)) => Some(
+                ClientRef::new(r.as_str())
+                    .map_err(|e| DecodeError::new(ErrorCode::InvalidRef, e.to_string()))?,
+            ),
+            Some(_) => {
                 return Err(DecodeError::new(
+                    ErrorCode::InvalidRef,
+                    "field `ref` must be a string",
+                ));
+            }
+        };
+        let with_ref = |mut e: DecodeError| {
+            e.reference.clone_from(&reference);
+            e
+        };
+        match object.get("type") {
+            Some(Value::String(kind)) if ClientMessage::TYPES.contains(&kind.as_str()) => {}
+            Some(Value::String(kind)) => {
+                return Err(with_ref(DecodeError::new(
                     ErrorCode::UnknownType,
                     format!(
                         "unknown message type {kind:?}; expected one of {}",
-                        Self::TYPES.join(", ")
+                        ClientMessage::TYPES.join(", ")
                     ),
-                ));
+                )));
             }
             Some(_) => {
-                return Err(DecodeError::new(
+                return Err(with_ref(DecodeError::new(
                     ErrorCode::InvalidMessage,
                     "field `type` must be a string",
-                ));
+                )));
             }
             None => {
-                return Err(DecodeError::new(
+                return Err(with_ref(DecodeError::new(
                     ErrorCode::InvalidMessage,
                     "missing field `type`",
-                ));
+                )));
             }
         }
         let wire: WireClientMessage = serde_json::from_value(value)
-            .map_err(|e| DecodeError::new(ErrorCode::InvalidMessage, e.to_string()))?;
-        Self::try_from(wire)
+            .map_err(|e| with_ref(DecodeError::new(ErrorCode::InvalidMessage, e.to_string())))?;
+        let message = ClientMessage::try_from(wire).map_err(with_ref)?;
+        Ok(Self { reference, message })
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientFrame {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Self::decode_value(value).map_err(serde::de::Error::custom)
     }
 }

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     InvalidMessage,
     /// The `type` names no client message.
     UnknownType,
+    /// The `ref` field is not a string of 1 to 64 visible ASCII characters.
+    InvalidRef,
     /// The `room` field is not a valid room name.
     InvalidRoom,
     /// The `name` field is not a valid display name.
@@ -26,6 +28,9 @@ pub enum ErrorCode {
     BinaryNotSupported,
     /// The client posted to or left a room it has not joined.
     NotJoined,
+    /// The message is reserved for service connections (`publish`,
+    /// `list_rooms`).
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -36,12 +41,14 @@ impl ErrorCode {
             Self::InvalidJson => "invalid_json",
             Self::InvalidMessage => "invalid_message",
             Self::UnknownType => "unknown_type",
+            Self::InvalidRef => "invalid_ref",
             Self::InvalidRoom => "invalid_room",
             Self::InvalidName => "invalid_name",
             Self::InvalidText => "invalid_text",
             Self::TextTooLong => "text_too_long",
             Self::BinaryNotSupported => "binary_not_supported",
             Self::NotJoined => "not_joined",
+            Self::Forbidden => "forbidden",
         }
     }
 }

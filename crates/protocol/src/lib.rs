@@ -6,7 +6,7 @@
 //! ([`RoomName`], [`DisplayName`], [`MessageText`]): once a message is decoded,
 //! its contents are known to be within the documented limits.
 //!
-//! Decoding a client frame goes through [`ClientMessage::decode`], which
+//! Decoding a client frame goes through [`ClientFrame::decode`], which
 //! classifies every failure into an [`ErrorCode`] that the server sends back
 //! in an `error` frame.
 
@@ -19,8 +19,11 @@ mod names;
 pub use close::CloseCode;
 pub use decode::DecodeError;
 pub use error::ErrorCode;
-pub use message::{ChatMessage, ClientMessage, MessageId, ServerMessage, now_millis};
-pub use names::{DisplayName, MessageText, RoomName, ValidationError};
+pub use message::{
+    ChatMessage, ClientFrame, ClientMessage, MessageId, Position, RoomInfo, ServerMessage,
+    now_millis,
+};
+pub use names::{ClientRef, DisplayName, Epoch, MessageText, RoomName, ValidationError};
 
 /// The protocol version this crate speaks, sent to every client in `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;

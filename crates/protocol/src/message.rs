@@ -2,14 +2,57 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DisplayName, ErrorCode, MessageText, RoomName};
+use crate::{ClientRef, DisplayName, Epoch, ErrorCode, MessageText, RoomName};
 
-/// A frame from a client to the server.
+/// One client frame: a message plus the client's optional `ref`, which the
+/// server echoes in its answer.
+///
+/// On the wire the two are one JSON object:
+/// `{"type": "post", "room": "lobby", "text": "hi", "ref": "c1"}`. Servers
+/// decode with [`ClientFrame::decode`], which says precisely what is wrong
+/// with a refused frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientFrame {
+    /// The client's label for this request.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ClientRef>,
+    /// The request itself.
+    #[serde(flatten)]
+    pub message: ClientMessage,
+}
+
+impl ClientFrame {
+    /// A frame without a `ref`.
+    #[must_use]
+    pub fn new(message: ClientMessage) -> Self {
+        Self {
+            reference: None,
+            message,
+        }
+    }
+
+    /// A frame with a `ref`, to be echoed in the answer.
+    #[must_use]
+    pub fn with_ref(reference: ClientRef, message: ClientMessage) -> Self {
+        Self {
+            reference: Some(reference),
+            message,
+        }
+    }
+
+    /// The frame as JSON text.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        // Cannot fail: strings, integers and enums of unit variants only.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+/// What a client asks of the server.
 ///
 /// On the wire: a JSON object whose `type` is the variant name in
 /// `snake_case`. Unknown extra fields are ignored, so that newer clients can
-/// talk to older servers. Servers decode with [`ClientMessage::decode`],
-/// which says precisely what is wrong with a refused frame.
+/// talk to older servers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[serde(try_from = "crate::decode::WireClientMessage")]
@@ -21,6 +64,10 @@ pub enum ClientMessage {
         room: RoomName,
         /// The name shown to the room's members.
         name: DisplayName,
+        /// The last position the client saw in this room, to receive exactly
+        /// the messages it missed. Absent on a first join.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Position>,
     },
     /// Leave `room`.
     Leave {
@@ -34,11 +81,32 @@ pub enum ClientMessage {
         /// The message.
         text: MessageText,
     },
+    /// Service connections only: post `text` to `room` as `name` without
+    /// joining it (server-side publishing).
+    Publish {
+        /// Any room, joined or not.
+        room: RoomName,
+        /// The name shown as the author.
+        name: DisplayName,
+        /// The message.
+        text: MessageText,
+    },
+    /// Service connections only: list the rooms that have members.
+    ListRooms,
 }
 
 impl ClientMessage {
     /// Every `type` a client may send, in declaration order.
-    pub const TYPES: [&'static str; 3] = ["join", "leave", "post"];
+    pub const TYPES: [&'static str; 5] = ["join", "leave", "post", "publish", "list_rooms"];
+}
+
+/// A place in a room's history: the history's epoch and a message's offset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The epoch the offset belongs to.
+    pub epoch: Epoch,
+    /// A message offset; 0 means "before the first message".
+    pub offset: u64,
 }
 
 /// A frame from the server to a client.
@@ -53,37 +121,100 @@ pub enum ServerMessage {
         /// in the server's logs, which helps when reporting a problem.
         connection_id: u64,
     },
-    /// The client is now a member of `room` under `name`.
+    /// The client is now a member of `room`: who is there, and the history
+    /// it should show.
     Joined {
         /// The room joined.
         room: RoomName,
         /// The name the client shows in it.
         name: DisplayName,
+        /// The room history's epoch.
+        epoch: Epoch,
+        /// The offset of the room's latest message (0 when it has none).
+        offset: u64,
+        /// True when the client gave `since` and `history` holds exactly the
+        /// messages after it. False on a fresh join, or when recovery was
+        /// impossible (epoch changed, or too far behind): `history` then
+        /// holds the recent messages and the client may have missed some.
+        recovered: bool,
+        /// The display names present, each once however many connections
+        /// share it, sorted; the joiner included.
+        members: Vec<DisplayName>,
+        /// Messages to show, oldest first.
+        history: Vec<ChatMessage>,
+        /// The `ref` of the `join`, if it had one.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<ClientRef>,
     },
     /// The client is no longer a member of `room`.
     Left {
         /// The room left.
         room: RoomName,
+        /// The `ref` of the `leave`, if it had one.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<ClientRef>,
     },
-    /// A chat message posted to a room the client is in. The poster receives
-    /// it too: that is its acknowledgement, carrying the server's id.
+    /// A chat message in a room the client is in.
     Message(ChatMessage),
+    /// A `post` or `publish` with a `ref` was stored.
+    Ack {
+        /// The request's `ref`.
+        #[serde(rename = "ref")]
+        reference: ClientRef,
+        /// The room it went to.
+        room: RoomName,
+        /// The stored message's id.
+        id: MessageId,
+        /// The stored message's offset in the room.
+        offset: u64,
+    },
+    /// A display name appeared in a room the client is in.
+    MemberJoined {
+        /// The room.
+        room: RoomName,
+        /// The name now present.
+        name: DisplayName,
+    },
+    /// A display name's last connection left a room the client is in.
+    MemberLeft {
+        /// The room.
+        room: RoomName,
+        /// The name no longer present.
+        name: DisplayName,
+    },
+    /// The answer to `list_rooms`.
+    Rooms {
+        /// Rooms with at least one member, by name.
+        rooms: Vec<RoomInfo>,
+        /// The `ref` of the request, if it had one.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<ClientRef>,
+    },
     /// A client frame was refused. The connection stays open.
     Error {
         /// What went wrong, for programs.
         code: ErrorCode,
         /// What went wrong, for people.
         message: String,
+        /// The `ref` of the refused frame, if it had a valid one.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<ClientRef>,
     },
 }
 
 impl ServerMessage {
-    /// An `error` frame with `code` and a human explanation.
+    /// An `error` frame with `code`, a human explanation and the refused
+    /// frame's `ref`.
     #[must_use]
-    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: ErrorCode,
+        message: impl Into<String>,
+        reference: Option<ClientRef>,
+    ) -> Self {
         Self::Error {
             code,
             message: message.into(),
+            reference,
         }
     }
 
@@ -91,25 +222,47 @@ impl ServerMessage {
     #[must_use]
     pub fn to_json(&self) -> String {
         // Serializing these types cannot fail: every field is a string, an
-        // integer or an enum of unit variants, and every map key is a string.
+        // integer, a bool or an enum of unit variants, and every map key is
+        // a string.
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
     }
 }
 
-/// A message as stored and delivered: what a user posted plus the server's
-/// id and timestamp.
+/// A room in the `rooms` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    /// The room's name.
+    pub room: RoomName,
+    /// How many distinct display names are present.
+    pub members: usize,
+}
+
+/// A message as stored and delivered: what was posted plus the server's id,
+/// offset and timestamp.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Unique and time-ordered, assigned by the server.
     pub id: MessageId,
     /// The room it was posted to.
     pub room: RoomName,
-    /// The poster's display name.
+    /// Its place in the room's history: 1 for the first message of an
+    /// epoch, then one more for each message.
+    pub offset: u64,
+    /// The author's display name.
     pub name: DisplayName,
     /// The text, exactly as posted. Clients must render it as text.
     pub text: MessageText,
     /// When the server accepted it, in milliseconds since the Unix epoch.
     pub ts: u64,
+    /// True for messages published by the application server rather than
+    /// posted by a member.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub announcement: bool,
+    /// The poster's `ref`, if the post had one: a client that lost its
+    /// connection before the `ack` recognizes its message by it when it
+    /// reappears in recovered history, instead of sending it twice.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ClientRef>,
 }
 
 /// A server-assigned message id: a UUID version 7, so ids sort by creation

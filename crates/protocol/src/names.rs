@@ -181,6 +181,80 @@ impl MessageText {
     }
 }
 
+/// Checks `value` as an opaque token: 1 to 64 visible ASCII characters.
+fn check_token(what: &'static str, value: &str) -> Result<(), ValidationError> {
+    check_length(what, value, TOKEN_MAX_CHARS)?;
+    if let Some(found) = value.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(ValidationError::InvalidChar {
+            what,
+            found,
+            allowed: "visible ASCII characters",
+        });
+    }
+    Ok(())
+}
+
+/// The longest [`ClientRef`] or [`Epoch`], in characters.
+const TOKEN_MAX_CHARS: usize = 64;
+
+/// A client's own label for one request (`ref` on the wire): 1 to 64
+/// visible ASCII characters. The server echoes it in the answer (`ack`,
+/// `error`, `joined`, `left`, `rooms`) so the client can match the two.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientRef(String);
+
+impl ClientRef {
+    /// Validates `value` as a client reference.
+    ///
+    /// # Errors
+    /// [`ValidationError`] when `value` is empty, longer than 64 characters
+    /// or holds anything but visible ASCII.
+    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+        let value = value.into();
+        check_token("ref", &value)?;
+        Ok(Self(value))
+    }
+
+    /// The reference as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A room history's epoch: it changes whenever the history is lost (for
+/// the in-memory store, when the server restarts), so that offsets from
+/// different epochs are never compared. 1 to 64 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Epoch(String);
+
+impl Epoch {
+    /// Validates `value` as an epoch.
+    ///
+    /// # Errors
+    /// [`ValidationError`] when `value` is empty, longer than 64 characters
+    /// or holds anything but visible ASCII.
+    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+        let value = value.into();
+        check_token("epoch", &value)?;
+        Ok(Self(value))
+    }
+
+    /// A new epoch, different from every other one.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().simple().to_string())
+    }
+
+    /// The epoch as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 macro_rules! string_newtype_impls {
     ($($ty:ident),*) => {$(
         impl TryFrom<String> for $ty {
@@ -217,7 +291,7 @@ macro_rules! string_newtype_impls {
     )*};
 }
 
-string_newtype_impls!(RoomName, DisplayName, MessageText);
+string_newtype_impls!(RoomName, DisplayName, MessageText, ClientRef, Epoch);
 
 #[cfg(test)]
 mod tests {
@@ -307,6 +381,18 @@ mod tests {
         ));
         assert!(MessageText::new("two\nlines\tand a tab").is_ok());
         assert!(MessageText::new("<script>alert(1)</script>").is_ok());
+    }
+
+    #[test]
+    fn refs_and_epochs_are_short_visible_ascii() {
+        assert!(ClientRef::new("c-1").is_ok());
+        assert!(ClientRef::new("a".repeat(64)).is_ok());
+        assert!(ClientRef::new("a".repeat(65)).is_err());
+        assert!(ClientRef::new("a b").is_err());
+        assert!(ClientRef::new("").is_err());
+        assert!(Epoch::new("é").is_err());
+        assert_ne!(Epoch::generate(), Epoch::generate());
+        assert!(Epoch::new(Epoch::generate().as_str()).is_ok());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! these shapes, so a change here is a protocol change.
 
 use protocol::{
-    ChatMessage, ClientMessage, DisplayName, ErrorCode, MessageText, RoomName, ServerMessage,
+    ChatMessage, ClientFrame, ClientMessage, ClientRef, DisplayName, Epoch, ErrorCode, MessageText,
+    Position, RoomInfo, RoomName, ServerMessage,
 };
 use serde_json::{Value, json};
 
@@ -18,6 +19,18 @@ fn text(s: &str) -> MessageText {
     MessageText::new(s).unwrap_or_else(|e| panic!("test text {s:?}: {e}"))
 }
 
+fn reference(s: &str) -> ClientRef {
+    ClientRef::new(s).unwrap_or_else(|e| panic!("test ref {s:?}: {e}"))
+}
+
+fn epoch(s: &str) -> Epoch {
+    Epoch::new(s).unwrap_or_else(|e| panic!("test epoch {s:?}: {e}"))
+}
+
+fn decode(frame: &str) -> Result<ClientFrame, protocol::DecodeError> {
+    ClientFrame::decode(frame)
+}
+
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_else(|e| panic!("serialize: {e}"))
 }
@@ -26,50 +39,78 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
 fn client_messages_have_pinned_json_and_round_trip() {
     let cases = [
         (
-            ClientMessage::Join {
+            ClientFrame::new(ClientMessage::Join {
                 room: room("lobby"),
                 name: name("Ada"),
-            },
+                since: None,
+            }),
             json!({"type": "join", "room": "lobby", "name": "Ada"}),
         ),
         (
-            ClientMessage::Leave {
+            ClientFrame::with_ref(
+                reference("j1"),
+                ClientMessage::Join {
+                    room: room("lobby"),
+                    name: name("Ada"),
+                    since: Some(Position {
+                        epoch: epoch("e1"),
+                        offset: 41,
+                    }),
+                },
+            ),
+            json!({"type": "join", "room": "lobby", "name": "Ada",
+                   "since": {"epoch": "e1", "offset": 41}, "ref": "j1"}),
+        ),
+        (
+            ClientFrame::new(ClientMessage::Leave {
                 room: room("lobby"),
-            },
+            }),
             json!({"type": "leave", "room": "lobby"}),
         ),
         (
-            ClientMessage::Post {
+            ClientFrame::with_ref(
+                reference("c-7"),
+                ClientMessage::Post {
+                    room: room("lobby"),
+                    text: text("hello"),
+                },
+            ),
+            json!({"type": "post", "room": "lobby", "text": "hello", "ref": "c-7"}),
+        ),
+        (
+            ClientFrame::new(ClientMessage::Publish {
                 room: room("lobby"),
-                text: text("hello"),
-            },
-            json!({"type": "post", "room": "lobby", "text": "hello"}),
+                name: name("Announcer"),
+                text: text("maintenance at noon"),
+            }),
+            json!({"type": "publish", "room": "lobby", "name": "Announcer",
+                   "text": "maintenance at noon"}),
+        ),
+        (
+            ClientFrame::with_ref(reference("r"), ClientMessage::ListRooms),
+            json!({"type": "list_rooms", "ref": "r"}),
         ),
     ];
-    assert_eq!(cases.len(), ClientMessage::TYPES.len());
-    for (message, expected) in cases {
-        assert_eq!(to_value(&message), expected);
-        assert_eq!(
-            ClientMessage::decode(&expected.to_string()),
-            Ok(message.clone())
-        );
-        let via_serde: ClientMessage = serde_json::from_value(expected)
-            .unwrap_or_else(|e| panic!("deserialize {message:?}: {e}"));
-        assert_eq!(via_serde, message);
+    for (frame, expected) in cases {
+        assert_eq!(to_value(&frame), expected);
+        assert_eq!(decode(&expected.to_string()), Ok(frame.clone()));
+        assert_eq!(decode(&frame.to_json()), Ok(frame.clone()));
+        let via_serde: ClientFrame = serde_json::from_value(expected)
+            .unwrap_or_else(|e| panic!("deserialize {frame:?}: {e}"));
+        assert_eq!(via_serde, frame);
     }
 }
 
 #[test]
 fn every_client_type_is_listed() {
     for kind in ClientMessage::TYPES {
-        // Each listed type decodes far enough to complain about its fields,
-        // never about the type itself.
-        let err = ClientMessage::decode(&json!({"type": kind}).to_string());
-        assert_eq!(
-            err.map_err(|e| e.code),
-            Err(ErrorCode::InvalidMessage),
-            "{kind}"
-        );
+        // Each listed type decodes; those with fields complain about the
+        // fields, never about the type itself.
+        let result = decode(&json!({"type": kind}).to_string());
+        match result {
+            Ok(frame) => assert_eq!(frame.message, ClientMessage::ListRooms),
+            Err(e) => assert_eq!(e.code, ErrorCode::InvalidMessage, "{kind}"),
+        }
     }
 }
 
@@ -77,6 +118,20 @@ fn every_client_type_is_listed() {
 fn server_messages_have_pinned_json_and_round_trip() {
     let id_json = "0192f5e0-8c1a-7cc0-b1c3-5a7f6c2d9e10";
     let id = serde_json::from_value(json!(id_json)).unwrap_or_else(|e| panic!("id: {e}"));
+    let chat = ChatMessage {
+        id,
+        room: room("lobby"),
+        offset: 42,
+        name: name("Ada"),
+        text: text("hello"),
+        ts: 1_764_236_400_000,
+        announcement: false,
+        reference: None,
+    };
+    let chat_json = json!({"id": id_json, "room": "lobby", "offset": 42, "name": "Ada",
+                           "text": "hello", "ts": 1_764_236_400_000_u64});
+    let mut message_json = chat_json.clone();
+    message_json["type"] = json!("message");
     let cases = [
         (
             ServerMessage::Welcome {
@@ -89,29 +144,75 @@ fn server_messages_have_pinned_json_and_round_trip() {
             ServerMessage::Joined {
                 room: room("lobby"),
                 name: name("Ada"),
+                epoch: epoch("e1"),
+                offset: 42,
+                recovered: true,
+                members: vec![name("Ada"), name("Bob")],
+                history: vec![chat.clone()],
+                reference: Some(reference("j1")),
             },
-            json!({"type": "joined", "room": "lobby", "name": "Ada"}),
+            json!({"type": "joined", "room": "lobby", "name": "Ada", "epoch": "e1",
+                   "offset": 42, "recovered": true, "members": ["Ada", "Bob"],
+                   "history": [chat_json], "ref": "j1"}),
         ),
         (
             ServerMessage::Left {
                 room: room("lobby"),
+                reference: None,
             },
             json!({"type": "left", "room": "lobby"}),
         ),
+        (ServerMessage::Message(chat.clone()), message_json),
         (
             ServerMessage::Message(ChatMessage {
-                id,
-                room: room("lobby"),
-                name: name("Ada"),
-                text: text("hello"),
-                ts: 1_764_236_400_000,
+                announcement: true,
+                reference: Some(reference("c-1")),
+                ..chat.clone()
             }),
-            json!({"type": "message", "id": id_json, "room": "lobby", "name": "Ada",
-                   "text": "hello", "ts": 1_764_236_400_000_u64}),
+            json!({"type": "message", "id": id_json, "room": "lobby", "offset": 42,
+                   "name": "Ada", "text": "hello", "ts": 1_764_236_400_000_u64,
+                   "announcement": true, "ref": "c-1"}),
         ),
         (
-            ServerMessage::error(ErrorCode::TextTooLong, "too long"),
-            json!({"type": "error", "code": "text_too_long", "message": "too long"}),
+            ServerMessage::Ack {
+                reference: reference("c-7"),
+                room: room("lobby"),
+                id,
+                offset: 42,
+            },
+            json!({"type": "ack", "ref": "c-7", "room": "lobby", "id": id_json, "offset": 42}),
+        ),
+        (
+            ServerMessage::MemberJoined {
+                room: room("lobby"),
+                name: name("Bob"),
+            },
+            json!({"type": "member_joined", "room": "lobby", "name": "Bob"}),
+        ),
+        (
+            ServerMessage::MemberLeft {
+                room: room("lobby"),
+                name: name("Bob"),
+            },
+            json!({"type": "member_left", "room": "lobby", "name": "Bob"}),
+        ),
+        (
+            ServerMessage::Rooms {
+                rooms: vec![RoomInfo {
+                    room: room("lobby"),
+                    members: 2,
+                }],
+                reference: Some(reference("r")),
+            },
+            json!({"type": "rooms", "rooms": [{"room": "lobby", "members": 2}], "ref": "r"}),
+        ),
+        (
+            ServerMessage::error(ErrorCode::TextTooLong, "too long", Some(reference("c-8"))),
+            json!({"type": "error", "code": "text_too_long", "message": "too long", "ref": "c-8"}),
+        ),
+        (
+            ServerMessage::error(ErrorCode::InvalidJson, "not JSON", None),
+            json!({"type": "error", "code": "invalid_json", "message": "not JSON"}),
         ),
     ];
     for (message, expected) in cases {
@@ -132,12 +233,14 @@ fn error_codes_serialize_as_their_documented_names() {
         ErrorCode::InvalidJson,
         ErrorCode::InvalidMessage,
         ErrorCode::UnknownType,
+        ErrorCode::InvalidRef,
         ErrorCode::InvalidRoom,
         ErrorCode::InvalidName,
         ErrorCode::InvalidText,
         ErrorCode::TextTooLong,
         ErrorCode::BinaryNotSupported,
         ErrorCode::NotJoined,
+        ErrorCode::Forbidden,
     ];
     for code in codes {
         assert_eq!(to_value(&code), json!(code.as_str()));
@@ -148,10 +251,24 @@ fn error_codes_serialize_as_their_documented_names() {
 fn unknown_fields_are_ignored_for_forward_compatibility() {
     let frame = json!({"type": "leave", "room": "lobby", "future": [1, 2]}).to_string();
     assert_eq!(
-        ClientMessage::decode(&frame),
+        decode(&frame).map(|f| f.message),
         Ok(ClientMessage::Leave {
             room: room("lobby")
         })
+    );
+}
+
+#[test]
+fn errors_echo_the_ref_once_it_is_readable() {
+    let frame = json!({"type": "post", "room": "lobby", "text": "", "ref": "c-9"}).to_string();
+    let err = decode(&frame).err();
+    assert_eq!(err.as_ref().map(|e| e.code), Some(ErrorCode::InvalidText));
+    assert_eq!(err.and_then(|e| e.reference), Some(reference("c-9")));
+
+    let frame = json!({"type": "shout", "ref": "c-10"}).to_string();
+    assert_eq!(
+        decode(&frame).err().and_then(|e| e.reference),
+        Some(reference("c-10"))
     );
 }
 
@@ -235,7 +352,7 @@ fn malformed_frames_are_refused_with_precise_codes() {
         ),
     ];
     for (frame, code) in cases {
-        let result = ClientMessage::decode(&frame);
+        let result = decode(&frame);
         assert_eq!(
             result.as_ref().map_err(|e| e.code),
             Err(code),
@@ -249,7 +366,7 @@ fn malformed_frames_are_refused_with_precise_codes() {
 #[test]
 fn over_long_text_error_names_the_limit() {
     let frame = json!({"type": "post", "room": "lobby", "text": "x".repeat(2001)}).to_string();
-    let message = ClientMessage::decode(&frame).err().map(|e| e.message);
+    let message = decode(&frame).err().map(|e| e.message);
     assert_eq!(
         message.as_deref(),
         Some("message text must be at most 2000 characters (got 2001)")

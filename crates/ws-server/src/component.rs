@@ -17,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use protocol::{CloseCode, ServerMessage};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::http::Extensions;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes, handshake::server::Request};
 use tokio_util::sync::CancellationToken;
 
@@ -63,12 +64,18 @@ pub enum ConnectionError {
 /// `on_message` returns.
 pub trait Component: Send + Sync + 'static {
     /// The HTTP phase: inspect the upgrade request (path, headers) and refuse
-    /// it with an HTTP status, or accept it. Accepts by default.
+    /// it with an HTTP status, or accept it. What the component learns here
+    /// (say, that the client is a trusted service) goes into `extensions`,
+    /// which the accepted [`Connection`] then carries. Accepts by default.
     ///
     /// # Errors
     /// A [`Rejection`] refuses the request with its status and reason.
-    fn on_handshake(&self, request: &Request) -> Result<(), Rejection> {
-        let _ = request;
+    fn on_handshake(
+        &self,
+        request: &Request,
+        extensions: &mut Extensions,
+    ) -> Result<(), Rejection> {
+        let _ = (request, extensions);
         Ok(())
     }
 
@@ -131,12 +138,20 @@ struct Inner {
     closing: CancellationToken,
     /// The first close request wins; later ones are ignored.
     close_request: OnceLock<CloseRequest>,
+    /// What the component attached during the handshake.
+    extensions: Extensions,
 }
 
 impl Connection {
-    /// A handle for connection `id` from `peer`, whose frames go to `outbox`.
+    /// A handle for connection `id` from `peer`, whose frames go to `outbox`,
+    /// carrying what the handshake put in `extensions`.
     #[must_use]
-    pub fn new(id: ConnectionId, peer: SocketAddr, outbox: mpsc::Sender<Message>) -> Self {
+    pub fn new(
+        id: ConnectionId,
+        peer: SocketAddr,
+        outbox: mpsc::Sender<Message>,
+        extensions: Extensions,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 id,
@@ -144,8 +159,15 @@ impl Connection {
                 outbox,
                 closing: CancellationToken::new(),
                 close_request: OnceLock::new(),
+                extensions,
             }),
         }
+    }
+
+    /// What the component attached to this connection during the handshake.
+    #[must_use]
+    pub fn extensions(&self) -> &Extensions {
+        &self.inner.extensions
     }
 
     /// The connection's id.

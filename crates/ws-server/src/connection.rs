@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
+use tokio_tungstenite::tungstenite::http::{Extensions, HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Bytes, Message, error::CapacityError};
 use tokio_util::sync::CancellationToken;
@@ -65,6 +65,7 @@ pub(crate) async fn serve<C: Component>(
 ) {
     let mut origin = None;
     let mut rejection = None;
+    let mut extensions = Extensions::new();
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(cx.settings.max_frame_bytes))
         .max_frame_size(Some(cx.settings.max_frame_bytes));
@@ -76,7 +77,14 @@ pub(crate) async fn serve<C: Component>(
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        check_handshake(&*cx.component, &cx.settings, request, response).map_err(|r| {
+        check_handshake(
+            &*cx.component,
+            &cx.settings,
+            request,
+            response,
+            &mut extensions,
+        )
+        .map_err(|r| {
             let response = error_response(&r);
             rejection = Some(r);
             response
@@ -109,7 +117,7 @@ pub(crate) async fn serve<C: Component>(
 
     let (sink, mut stream) = ws.split();
     let (outbox, outbox_rx) = mpsc::channel(cx.settings.outbox_capacity);
-    let conn = Connection::new(id, peer, outbox);
+    let conn = Connection::new(id, peer, outbox, extensions);
     let writer = cx.tracker.spawn(write_loop(sink, outbox_rx, conn.clone()));
 
     cx.component.on_open(&conn).await;
@@ -139,6 +147,7 @@ fn check_handshake<C: Component>(
     settings: &Settings,
     request: &Request,
     mut response: Response,
+    extensions: &mut Extensions,
 ) -> Result<Response, Rejection> {
     if request.uri().path() != settings.path {
         return Err(Rejection::new(
@@ -146,7 +155,7 @@ fn check_handshake<C: Component>(
             format!("no WebSocket endpoint at {}", request.uri().path()),
         ));
     }
-    component.on_handshake(request)?;
+    component.on_handshake(request, extensions)?;
     if let Some(offered) = request.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
         let offered = offered.to_str().unwrap_or_default();
         if !offered.split(',').any(|p| p.trim() == SUBPROTOCOL) {

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 /// Serves the chat on `listener` with `settings` until `shutdown` is
 /// cancelled. This is what the binary runs; tests run it on port 0.
 pub async fn serve_chat(listener: TcpListener, settings: Settings, shutdown: CancellationToken) {
-    let component = OriginCheck::new(Chat::default(), &settings.allowed_origins);
+    let chat = Chat::new(Hub::new(settings.history_size), &settings.service_secret);
+    let component = OriginCheck::new(chat, &settings.allowed_origins);
     server::run(listener, settings, component, shutdown).await;
 }

@@ -2,7 +2,8 @@
 
 use std::future::Future;
 
-use tokio_tungstenite::tungstenite::{Message, handshake::server::Request, http::header};
+use tokio_tungstenite::tungstenite::http::{Extensions, header};
+use tokio_tungstenite::tungstenite::{Message, handshake::server::Request};
 
 use crate::component::{Component, Connection, ConnectionError, Rejection};
 
@@ -45,7 +46,11 @@ impl<C: Component> OriginCheck<C> {
 }
 
 impl<C: Component> Component for OriginCheck<C> {
-    fn on_handshake(&self, request: &Request) -> Result<(), Rejection> {
+    fn on_handshake(
+        &self,
+        request: &Request,
+        extensions: &mut Extensions,
+    ) -> Result<(), Rejection> {
         if let Some(origin) = request.headers().get(header::ORIGIN)
             && !self.allow_any
         {
@@ -57,7 +62,7 @@ impl<C: Component> Component for OriginCheck<C> {
                 ));
             }
         }
-        self.inner.on_handshake(request)
+        self.inner.on_handshake(request, extensions)
     }
 
     fn on_open(&self, conn: &Connection) -> impl Future<Output = ()> + Send {
@@ -104,7 +109,7 @@ mod tests {
     fn check(allowed: &[&str], origin: Option<&str>) -> Result<(), u16> {
         let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
         OriginCheck::new(Accept, &allowed)
-            .on_handshake(&request(origin))
+            .on_handshake(&request(origin), &mut Extensions::new())
             .map_err(|r| r.status)
     }
 

@@ -42,7 +42,18 @@ pub struct Settings {
     /// A client silent for this long (no frame, no pong) is closed with 4001.
     #[serde(with = "humantime_serde")]
     pub client_timeout: Duration,
+    /// Messages kept per room, for late joiners and for recovery after a
+    /// reconnect. 0 keeps none.
+    pub history_size: usize,
+    /// The secret that service connections (the app-server publishing)
+    /// present as `Authorization: Bearer SECRET`. Empty disables them. The
+    /// default suits local development only: set your own in production.
+    pub service_secret: String,
 }
+
+/// The built-in service secret, shared with the app-server's default so that
+/// both work together with no configuration.
+pub const DEV_SERVICE_SECRET: &str = "duplex-dev-secret";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -60,6 +71,8 @@ impl Default for Settings {
             handshake_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(25),
             client_timeout: Duration::from_secs(60),
+            history_size: 100,
+            service_secret: DEV_SERVICE_SECRET.to_owned(),
         }
     }
 }

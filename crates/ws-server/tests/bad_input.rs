@@ -89,6 +89,10 @@ async fn bad_frames_do_not_disturb_other_clients() {
     let server = start_server().await;
     let mut bad = Client::joined(&server, "lobby", "Bad").await;
     let mut good = Client::joined(&server, "lobby", "Good").await;
+    assert!(matches!(
+        bad.recv().await,
+        protocol::ServerMessage::MemberJoined { .. }
+    ));
     for (frame, _) in bad_frames() {
         bad.ws.send(frame).await.unwrap_or_else(|e| panic!("{e}"));
         bad.recv_error().await;

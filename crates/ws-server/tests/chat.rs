@@ -78,7 +78,7 @@ async fn after_leaving_a_client_gets_nothing_more_from_the_room() {
         .await;
     assert!(matches!(
         bob.recv().await,
-        protocol::ServerMessage::Left { room } if room.as_str() == "lobby"
+        protocol::ServerMessage::Left { room, .. } if room.as_str() == "lobby"
     ));
     ada.post_acked("lobby", "bob is gone").await;
     bob.post_acked("side", "next frame is mine").await;

@@ -74,6 +74,16 @@ pub async fn start_server_with(adjust: impl FnOnce(&mut Settings)) -> TestServer
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// What a `joined` frame said.
+#[derive(Debug)]
+pub struct Joined {
+    pub epoch: String,
+    pub offset: u64,
+    pub recovered: bool,
+    pub members: Vec<String>,
+    pub history: Vec<protocol::ChatMessage>,
+}
+
 /// A WebSocket client speaking the chat protocol.
 pub struct Client {
     pub ws: Ws,
@@ -127,6 +137,22 @@ impl Client {
         client
     }
 
+    /// Connects as a service, presenting `secret`.
+    pub async fn connect_service(server: &TestServer, secret: &str) -> Self {
+        let mut req = request(&server.url(), None, Some(SUBPROTOCOL));
+        req.headers_mut().insert(
+            "Authorization",
+            HeaderValue::from_str(&format!("Bearer {secret}")).unwrap(),
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let mut client = Self {
+            ws,
+            connection_id: 0,
+        };
+        assert!(matches!(client.recv().await, ServerMessage::Welcome { .. }));
+        client
+    }
+
     /// Connects and joins `room` as `name`, waiting for the confirmation.
     pub async fn joined(server: &TestServer, room: &str, name: &str) -> Self {
         let mut client = Self::connect(server).await;
@@ -145,12 +171,40 @@ impl Client {
     }
 
     /// Joins and waits for `joined`.
-    pub async fn join(&mut self, room: &str, name: &str) {
+    pub async fn join(&mut self, room: &str, name: &str) -> Joined {
         self.send_json(json!({"type": "join", "room": room, "name": name}))
             .await;
+        self.recv_joined(room, name).await
+    }
+
+    /// Joins from a position it saw before, and waits for `joined`.
+    pub async fn join_since(&mut self, room: &str, name: &str, epoch: &str, offset: u64) -> Joined {
+        self.send_json(json!({"type": "join", "room": room, "name": name,
+                              "since": {"epoch": epoch, "offset": offset}}))
+            .await;
+        self.recv_joined(room, name).await
+    }
+
+    async fn recv_joined(&mut self, room: &str, name: &str) -> Joined {
         match self.recv().await {
-            ServerMessage::Joined { room: r, name: n } => {
+            ServerMessage::Joined {
+                room: r,
+                name: n,
+                epoch,
+                offset,
+                recovered,
+                members,
+                history,
+                ..
+            } => {
                 assert_eq!((r.as_str(), n.as_str()), (room, name));
+                Joined {
+                    epoch: epoch.as_str().to_owned(),
+                    offset,
+                    recovered,
+                    members: members.iter().map(|m| m.as_str().to_owned()).collect(),
+                    history,
+                }
             }
             other => panic!("expected joined, got {other:?}"),
         }
@@ -184,11 +238,15 @@ impl Client {
         }
     }
 
-    /// The next frame, which must be a chat message.
+    /// The next chat message. Presence events before it are skipped: tests
+    /// of presence read frames with [`Client::recv`].
     pub async fn recv_chat(&mut self) -> protocol::ChatMessage {
-        match self.recv().await {
-            ServerMessage::Message(message) => message,
-            other => panic!("expected a chat message, got {other:?}"),
+        loop {
+            match self.recv().await {
+                ServerMessage::Message(message) => return message,
+                ServerMessage::MemberJoined { .. } | ServerMessage::MemberLeft { .. } => {}
+                other => panic!("expected a chat message, got {other:?}"),
+            }
         }
     }
 
@@ -196,7 +254,7 @@ impl Client {
     /// wire.
     pub async fn recv_error(&mut self) -> String {
         match self.recv().await {
-            ServerMessage::Error { code, message } => {
+            ServerMessage::Error { code, message, .. } => {
                 assert!(!message.is_empty(), "error {code} has no explanation");
                 code.as_str().to_owned()
             }

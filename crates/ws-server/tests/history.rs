@@ -1,0 +1,145 @@
+//! History and recovery: late joiners see recent messages; a client that
+//! reconnects with its last position gets exactly what it missed.
+
+mod common;
+
+use common::{Client, start_server, start_server_with};
+
+fn texts(history: &[protocol::ChatMessage]) -> Vec<&str> {
+    history.iter().map(|m| m.text.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_fresh_join_gets_the_recent_history_in_order() {
+    let server = start_server().await;
+    let mut ada = Client::joined(&server, "lobby", "Ada").await;
+    for text in ["one", "two", "three"] {
+        ada.post_acked("lobby", text).await;
+    }
+    let mut bob = Client::connect(&server).await;
+    let joined = bob.join("lobby", "Bob").await;
+    assert_eq!(texts(&joined.history), ["one", "two", "three"]);
+    let offsets: Vec<u64> = joined.history.iter().map(|m| m.offset).collect();
+    assert_eq!(offsets, [1, 2, 3]);
+    assert_eq!(joined.offset, 3);
+    assert!(!joined.recovered, "a fresh join recovers nothing");
+}
+
+#[tokio::test]
+async fn history_keeps_only_the_configured_number_of_messages() {
+    let server = start_server_with(|s| s.history_size = 2).await;
+    let mut ada = Client::joined(&server, "lobby", "Ada").await;
+    for text in ["a", "b", "c"] {
+        ada.post_acked("lobby", text).await;
+    }
+    let mut bob = Client::connect(&server).await;
+    assert_eq!(texts(&bob.join("lobby", "Bob").await.history), ["b", "c"]);
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_gets_exactly_what_it_missed_in_order() {
+    let server = start_server().await;
+    let mut ada = Client::joined(&server, "lobby", "Ada").await;
+    let mut bob = Client::connect(&server).await;
+    let epoch = bob.join("lobby", "Bob").await.epoch;
+    ada.post_acked("lobby", "seen").await;
+    let seen = bob.recv_chat().await;
+    drop(bob);
+
+    for text in ["missed 1", "missed 2", "missed 3"] {
+        ada.post_acked("lobby", text).await;
+    }
+    let mut bob = Client::connect(&server).await;
+    let joined = bob.join_since("lobby", "Bob", &epoch, seen.offset).await;
+    assert!(joined.recovered);
+    assert_eq!(texts(&joined.history), ["missed 1", "missed 2", "missed 3"]);
+    assert_eq!(joined.offset, seen.offset + 3);
+
+    // Live messages continue right after the recovered ones, no gap, no
+    // duplicate.
+    let next = ada.post_acked("lobby", "live").await;
+    assert_eq!(next.offset, joined.offset + 1);
+    assert_eq!(bob.recv_chat().await, next);
+}
+
+#[tokio::test]
+async fn a_client_that_missed_nothing_recovers_an_empty_history() {
+    let server = start_server().await;
+    let mut ada = Client::connect(&server).await;
+    let first = ada.join("lobby", "Ada").await;
+    ada.post_acked("lobby", "x").await;
+    let mut again = Client::connect(&server).await;
+    let joined = again.join_since("lobby", "Ada", &first.epoch, 1).await;
+    assert!(joined.recovered);
+    assert!(joined.history.is_empty());
+}
+
+#[tokio::test]
+async fn falling_too_far_behind_is_flagged_and_gives_the_recent_history() {
+    let server = start_server_with(|s| s.history_size = 3).await;
+    let mut ada = Client::connect(&server).await;
+    let epoch = ada.join("lobby", "Ada").await.epoch;
+    for i in 1..=6 {
+        ada.post_acked("lobby", &format!("m{i}")).await;
+    }
+    let mut bob = Client::connect(&server).await;
+    let joined = bob.join_since("lobby", "Bob", &epoch, 1).await;
+    assert!(!joined.recovered, "messages 2 and 3 are gone");
+    assert_eq!(texts(&joined.history), ["m4", "m5", "m6"]);
+
+    // Offset 3 is the last one whose successors are all still kept.
+    let mut cy = Client::connect(&server).await;
+    assert!(cy.join_since("lobby", "Cy", &epoch, 3).await.recovered);
+}
+
+#[tokio::test]
+async fn a_position_ahead_of_the_room_is_not_recovered() {
+    let server = start_server().await;
+    let mut ada = Client::connect(&server).await;
+    let epoch = ada.join("lobby", "Ada").await.epoch;
+    ada.post_acked("lobby", "only").await;
+    let mut bob = Client::connect(&server).await;
+    let joined = bob.join_since("lobby", "Bob", &epoch, 99).await;
+    assert!(!joined.recovered);
+    assert_eq!(texts(&joined.history), ["only"]);
+}
+
+#[tokio::test]
+async fn after_a_restart_the_epoch_changes_and_recovery_is_flagged() {
+    let server = start_server().await;
+    let mut ada = Client::connect(&server).await;
+    let before = ada.join("lobby", "Ada").await;
+    ada.post_acked("lobby", "lost in the restart").await;
+    drop(ada);
+    server.stop().await;
+
+    let server = start_server().await;
+    let mut ada = Client::connect(&server).await;
+    let after = ada.join_since("lobby", "Ada", &before.epoch, 1).await;
+    assert_ne!(after.epoch, before.epoch);
+    assert!(!after.recovered);
+    assert!(after.history.is_empty());
+}
+
+#[tokio::test]
+async fn history_can_be_turned_off() {
+    let server = start_server_with(|s| s.history_size = 0).await;
+    let mut ada = Client::joined(&server, "lobby", "Ada").await;
+    assert_eq!(ada.post_acked("lobby", "ephemeral").await.offset, 1);
+    let mut bob = Client::connect(&server).await;
+    let joined = bob.join("lobby", "Bob").await;
+    assert!(joined.history.is_empty());
+    assert_eq!(joined.offset, 1);
+}
+
+#[tokio::test]
+async fn each_room_has_its_own_offsets_and_epoch() {
+    let server = start_server().await;
+    let mut ada = Client::connect(&server).await;
+    let one = ada.join("one", "Ada").await;
+    let two = ada.join("two", "Ada").await;
+    assert_ne!(one.epoch, two.epoch);
+    assert_eq!(ada.post_acked("one", "a").await.offset, 1);
+    assert_eq!(ada.post_acked("one", "b").await.offset, 2);
+    assert_eq!(ada.post_acked("two", "c").await.offset, 1);
+}

@@ -10,12 +10,13 @@ const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 const chatEl = byTestId("chat");
 const statusEl = byTestId("connection-status");
 const listEl = byTestId("message-list");
+const presenceEl = byTestId("presence-list");
 const noticeEl = byTestId("notice");
 const formEl = byTestId("composer");
 const inputEl = byTestId("message-input");
 
 const client = new DuplexClient(wsUrl);
-const seen = new Set(); // message ids already shown
+const pendingItems = new Map(); // ref -> <li> of a post not yet stored
 
 client.addEventListener("state", ({ detail: state }) => {
   statusEl.textContent = state;
@@ -26,14 +27,76 @@ client.addEventListener("state", ({ detail: state }) => {
 // Whether the server has confirmed this page's membership of the room;
 // mirrored on the chat element as data-room-state for styling and tests.
 client.addEventListener("joined", ({ detail }) => {
-  if (detail.room === room) chatEl.dataset.roomState = "joined";
+  if (detail.room !== room) return;
+  chatEl.dataset.roomState = "joined";
+  if (detail.recovering && !detail.recovered) {
+    showNotice("Reconnected, but the server could not replay everything: some messages may be missing.");
+  }
+});
+
+client.addEventListener("presence", ({ detail }) => {
+  if (detail.room !== room) return;
+  presenceEl.replaceChildren(
+    ...detail.members.map((member) => {
+      const item = document.createElement("li");
+      item.dataset.testid = "member";
+      item.textContent = member;
+      if (member === name) item.classList.add("me");
+      return item;
+    }),
+  );
 });
 
 client.addEventListener("message", ({ detail: message }) => {
-  if (message.room !== room || seen.has(message.id)) return;
-  seen.add(message.id);
-  listEl.append(renderMessage(message));
-  listEl.lastElementChild.scrollIntoView({ block: "end" });
+  if (message.room !== room) return;
+  const item = renderMessage(message);
+  const pending = message.ref && pendingItems.get(message.ref);
+  if (pending) {
+    pending.replaceWith(item);
+    pendingItems.delete(message.ref);
+  } else {
+    // Keep the posts still waiting below the stored messages.
+    const firstPending = listEl.querySelector(".pending, .failed");
+    listEl.insertBefore(item, firstPending);
+  }
+  item.scrollIntoView({ block: "end" });
+});
+
+client.addEventListener("pending", ({ detail }) => {
+  if (detail.room !== room) return;
+  const item = document.createElement("li");
+  item.className = "message mine pending";
+  item.dataset.testid = "pending-message";
+  item.dataset.ref = detail.ref;
+  const author = document.createElement("span");
+  author.className = "author";
+  author.textContent = name;
+  const state = document.createElement("span");
+  state.className = "delivery";
+  state.dataset.testid = "delivery-state";
+  state.textContent = "sending…";
+  const text = document.createElement("p");
+  text.className = "text";
+  text.textContent = detail.text;
+  item.append(author, state, text);
+  pendingItems.set(detail.ref, item);
+  listEl.append(item);
+  item.scrollIntoView({ block: "end" });
+});
+
+client.addEventListener("sent", ({ detail }) => {
+  // Normally the stored message replaced the pending item already.
+  pendingItems.get(detail.ref)?.remove();
+  pendingItems.delete(detail.ref);
+});
+
+client.addEventListener("failed", ({ detail }) => {
+  const item = pendingItems.get(detail.ref);
+  if (!item) return;
+  pendingItems.delete(detail.ref);
+  item.classList.replace("pending", "failed");
+  item.dataset.testid = "failed-message";
+  item.querySelector(".delivery").textContent = `not sent: ${detail.message}`;
 });
 
 client.addEventListener("error", ({ detail: error }) => {
@@ -45,7 +108,9 @@ function renderMessage(message) {
   item.className = "message";
   item.dataset.testid = "message";
   item.dataset.id = message.id;
-  if (message.name === name) item.classList.add("mine");
+  item.dataset.offset = String(message.offset);
+  if (message.announcement) item.classList.add("announcement");
+  else if (message.name === name) item.classList.add("mine");
 
   const author = document.createElement("span");
   author.className = "author";
@@ -71,19 +136,26 @@ function showNotice(text) {
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => {
     noticeEl.hidden = true;
-  }, 5000);
+  }, 8000);
 }
 
 formEl.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = inputEl.value;
   if (!text.trim()) return;
-  if (client.post(room, text)) {
-    inputEl.value = "";
-  } else {
-    showNotice("Not connected: your message was not sent. It is still in the box.");
-  }
+  // Accepted even while offline: the client queues it and the list shows
+  // it as pending until the server has stored it.
+  client.post(room, text);
+  inputEl.value = "";
   inputEl.focus();
+});
+
+// Leaving the page must leave the room at once, not after the server's
+// heartbeat timeout: a page kept in the back/forward cache would otherwise
+// hold its socket open. Coming back from that cache reconnects and recovers.
+window.addEventListener("pagehide", () => client.close());
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) client.connect();
 });
 
 client.join(room, name);

@@ -1,20 +1,30 @@
 // A browser client for the Duplex protocol (docs/protocol.md), apart from
-// any UI: it connects, keeps the connection alive across drops with capped
-// exponential backoff and jitter, rejoins its rooms after reconnecting, and
-// reports everything as DOM events.
+// any UI, the way pusher-js or centrifuge-js stand apart from apps.
 //
-// Events (all CustomEvent, payload in `detail`):
-//   "state"   - "connecting" | "connected" | "reconnecting" | "disconnected"
-//   "welcome" - the server's welcome frame
-//   "message" - a chat message ({id, room, name, text, ts})
-//   "joined" / "left" - confirmations of join and leave
-//   "error"   - an error frame ({code, message}); the connection stays open
+// It connects and stays connected: after a drop it reconnects with capped
+// exponential backoff and jitter, rejoins its rooms from the last position
+// it saw so that the server sends exactly what was missed, drops duplicates
+// by message id, and keeps posts made while offline in a queue that is sent
+// once the room is joined again (or marked failed after a while).
+//
+// Events (CustomEvent, payload in `detail`):
+//   "state"    "connecting" | "connected" | "reconnecting" | "disconnected"
+//   "joined"   {room, members, recovered, recovering, epoch, offset}
+//   "message"  a chat message {id, room, offset, name, text, ts, announcement?, ref?},
+//              each id once, in order
+//   "presence" {room, members}: the display names present, sorted
+//   "pending"  {ref, room, text}: a post was accepted by the client
+//   "sent"     {ref, room, id, offset}: the server stored it
+//   "failed"   {ref, room, code, message}: it will not be sent
+//   "error"    {code, message}: a server error not tied to a post
 
 export const SUBPROTOCOL = "duplex.v1";
 
 const DEFAULT_OPTIONS = {
   minDelayMs: 500, // first reconnect delay
   maxDelayMs: 10_000, // reconnect delays never exceed this
+  queueTimeoutMs: 60_000, // a post not sent by then is marked failed
+  rememberIds: 2_000, // message ids kept per room for de-duplication
 };
 
 export class DuplexClient extends EventTarget {
@@ -23,10 +33,16 @@ export class DuplexClient extends EventTarget {
   #socket = null;
   #state = "disconnected";
   #attempt = 0;
-  #timer = null;
+  #reconnectTimer = null;
+  #sweepTimer = null;
   #stopped = false;
-  // room -> display name, so that a reconnect rejoins every room.
+  // room -> {name, epoch, offset, joined, members: Set, seen: Set, seenOrder: []}
   #rooms = new Map();
+  // Posts not yet stored, in the order they were made:
+  // ref -> {ref, room, text, madeAt, sentOn (the socket it went out on)}
+  #posts = new Map();
+  #refPrefix = Math.random().toString(36).slice(2, 10);
+  #refCounter = 0;
 
   constructor(url, options = {}) {
     super();
@@ -41,21 +57,37 @@ export class DuplexClient extends EventTarget {
   /** Opens the connection; reconnects by itself until close() is called. */
   connect() {
     this.#stopped = false;
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = setInterval(() => this.#expireQueued(), 1000);
     this.#open();
   }
 
   /** Closes the connection for good. */
   close() {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    clearTimeout(this.#reconnectTimer);
+    clearInterval(this.#sweepTimer);
     this.#socket?.close(1000, "client closed");
     this.#setState("disconnected");
   }
 
   /** Joins `room` as `name`, now if connected and after every reconnect. */
   join(room, name) {
-    this.#rooms.set(room, name);
-    this.#send({ type: "join", room, name });
+    const known = this.#rooms.get(room);
+    if (known) {
+      known.name = name;
+    } else {
+      this.#rooms.set(room, {
+        name,
+        epoch: null,
+        offset: 0,
+        joined: false,
+        members: new Set(),
+        seen: new Set(),
+        seenOrder: [],
+      });
+    }
+    this.#sendJoin(room);
   }
 
   /** Leaves `room` and stops rejoining it. */
@@ -64,15 +96,37 @@ export class DuplexClient extends EventTarget {
     this.#send({ type: "leave", room });
   }
 
-  /** Posts `text` to `room`. Returns false when not connected. */
+  /**
+   * Posts `text` to `room`. Returns the post's ref at once: the post is sent
+   * now if possible, otherwise queued until the room is joined again.
+   */
   post(room, text) {
-    return this.#send({ type: "post", room, text });
+    this.#refCounter += 1;
+    const ref = `${this.#refPrefix}-${this.#refCounter}`;
+    const post = { ref, room, text, madeAt: Date.now(), sentOn: null };
+    this.#posts.set(ref, post);
+    this.#emit("pending", { ref, room, text });
+    if (this.#rooms.get(room)?.joined) this.#sendPost(post);
+    return ref;
   }
 
   #send(frame) {
     if (this.#socket?.readyState !== WebSocket.OPEN) return false;
     this.#socket.send(JSON.stringify(frame));
     return true;
+  }
+
+  #sendJoin(room) {
+    const r = this.#rooms.get(room);
+    const frame = { type: "join", room, name: r.name };
+    if (r.epoch !== null) frame.since = { epoch: r.epoch, offset: r.offset };
+    this.#send(frame);
+  }
+
+  #sendPost(post) {
+    if (this.#send({ type: "post", room: post.room, text: post.text, ref: post.ref })) {
+      post.sentOn = this.#socket;
+    }
   }
 
   #open() {
@@ -90,14 +144,13 @@ export class DuplexClient extends EventTarget {
     socket.addEventListener("open", () => {
       this.#attempt = 0;
       this.#setState("connected");
-      for (const [room, name] of this.#rooms) {
-        this.#send({ type: "join", room, name });
-      }
+      for (const room of this.#rooms.keys()) this.#sendJoin(room);
     });
     socket.addEventListener("message", (event) => this.#receive(event.data));
     socket.addEventListener("close", () => {
       if (this.#socket !== socket) return;
       this.#socket = null;
+      for (const r of this.#rooms.values()) r.joined = false;
       if (this.#stopped) return;
       this.#scheduleReconnect();
     });
@@ -105,13 +158,13 @@ export class DuplexClient extends EventTarget {
 
   #scheduleReconnect() {
     const { minDelayMs, maxDelayMs } = this.#options;
-    const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** this.#attempt);
-    // "Equal jitter": between half and all of the ceiling, so that many
-    // clients dropped at once do not return at once.
+    const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(this.#attempt, 16));
+    // Between half and all of the ceiling, so that many clients dropped at
+    // once do not all come back at the same moment.
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     this.#attempt += 1;
     this.#setState("reconnecting");
-    this.#timer = setTimeout(() => this.#open(), delay);
+    this.#reconnectTimer = setTimeout(() => this.#open(), delay);
   }
 
   #receive(data) {
@@ -119,18 +172,115 @@ export class DuplexClient extends EventTarget {
     try {
       frame = JSON.parse(data);
     } catch {
-      return; // the server sends only JSON; ignore anything else
+      return; // the server sends only JSON
     }
     switch (frame.type) {
-      case "welcome":
-      case "message":
       case "joined":
-      case "left":
+        return this.#onJoined(frame);
+      case "message":
+        return this.#deliver(frame);
+      case "member_joined":
+      case "member_left":
+        return this.#onPresence(frame);
+      case "ack":
+        return this.#onAck(frame);
       case "error":
-        this.#emit(frame.type, frame);
-        break;
+        return this.#onError(frame);
       default:
-        break; // newer server, newer frame: ignore
+        return; // welcome, left, and types newer than this client
+    }
+  }
+
+  #onJoined(frame) {
+    const r = this.#rooms.get(frame.room);
+    if (!r) return;
+    const recovering = r.epoch !== null;
+    r.joined = true;
+    r.epoch = frame.epoch;
+    r.offset = frame.offset;
+    r.members = new Set(frame.members);
+    this.#emit("joined", {
+      room: frame.room,
+      members: [...r.members].sort(),
+      recovered: frame.recovered,
+      recovering,
+      epoch: frame.epoch,
+      offset: frame.offset,
+    });
+    this.#emit("presence", { room: frame.room, members: [...r.members].sort() });
+    for (const message of frame.history) this.#deliver(message);
+    // Posts for this room not yet sent on this connection: those whose
+    // message came back in the history above were stored before the drop
+    // (and are settled by now); the rest go now.
+    for (const post of this.#posts.values()) {
+      if (post.room === frame.room && post.sentOn !== this.#socket) this.#sendPost(post);
+    }
+  }
+
+  #deliver(message) {
+    const r = this.#rooms.get(message.room);
+    if (!r) return;
+    if (message.offset > r.offset) r.offset = message.offset;
+    if (message.ref && this.#posts.has(message.ref)) {
+      this.#posts.delete(message.ref);
+      this.#emit("sent", {
+        ref: message.ref,
+        room: message.room,
+        id: message.id,
+        offset: message.offset,
+      });
+    }
+    if (r.seen.has(message.id)) return;
+    r.seen.add(message.id);
+    r.seenOrder.push(message.id);
+    if (r.seenOrder.length > this.#options.rememberIds) r.seen.delete(r.seenOrder.shift());
+    this.#emit("message", message);
+  }
+
+  #onPresence(frame) {
+    const r = this.#rooms.get(frame.room);
+    if (!r) return;
+    if (frame.type === "member_joined") r.members.add(frame.name);
+    else r.members.delete(frame.name);
+    this.#emit("presence", { room: frame.room, members: [...r.members].sort() });
+  }
+
+  #onAck(frame) {
+    // The message itself, carrying the same ref, normally came first and
+    // settled the post; this covers a server that sends the ack alone.
+    if (!this.#posts.delete(frame.ref)) return;
+    this.#emit("sent", { ref: frame.ref, room: frame.room, id: frame.id, offset: frame.offset });
+  }
+
+  #onError(frame) {
+    const post = frame.ref && this.#posts.get(frame.ref);
+    if (!post) {
+      this.#emit("error", { code: frame.code, message: frame.message });
+      return;
+    }
+    this.#posts.delete(frame.ref);
+    this.#emit("failed", {
+      ref: frame.ref,
+      room: post.room,
+      code: frame.code,
+      message: frame.message,
+    });
+  }
+
+  /** Marks failed the queued posts that could not be sent in time. */
+  #expireQueued() {
+    const cutoff = Date.now() - this.#options.queueTimeoutMs;
+    for (const post of [...this.#posts.values()]) {
+      const waitingForAnswer = post.sentOn !== null && post.sentOn === this.#socket;
+      if (!waitingForAnswer && post.madeAt < cutoff) {
+        this.#posts.delete(post.ref);
+        this.#emit("failed", {
+          ref: post.ref,
+          room: post.room,
+          code: "timeout",
+          message: "not connected: the message could not be sent",
+        });
+      }
     }
   }
 

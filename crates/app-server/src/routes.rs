@@ -1,41 +1,61 @@
 //! The routes, shared by `main` and the tests through [`configure`].
 
+use std::time::Duration;
+
 use actix_web::http::header::{self, ContentType};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, ResponseError, web};
 use askama::Template;
 use protocol::{DisplayName, RoomName};
 use serde::{Deserialize, Serialize};
 
+use crate::api;
 use crate::error::AppError;
 use crate::pages::{IndexPage, RoomPage};
-use crate::settings::Settings;
+use crate::publisher::Publisher;
+use crate::settings::{Settings, SettingsError};
 
-/// What the handlers need from the settings.
+/// How long the start page waits for the room directory before rendering
+/// without it.
+const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the page handlers need from the settings.
 #[derive(Debug, Clone)]
 struct PageConfig {
     ws_url: String,
 }
 
-/// Registers every route of the app-server on `cfg`.
+/// Registers every route of the app-server on `cfg`; `publisher` is the
+/// service connection to the ws-server.
 ///
 /// # Errors
-/// [`crate::settings::SettingsError`] when `settings.ws_url` is not a
-/// WebSocket URL (the Content-Security-Policy is built from it).
+/// [`SettingsError`] when `settings.ws_url` is not a WebSocket URL (the
+/// Content-Security-Policy is built from it).
 pub fn configure(
     cfg: &mut web::ServiceConfig,
     settings: &Settings,
-) -> Result<(), crate::settings::SettingsError> {
+    publisher: &Publisher,
+) -> Result<(), SettingsError> {
     let headers = security_headers(&settings.ws_origin()?);
     cfg.app_data(web::Data::new(PageConfig {
         ws_url: settings.ws_url.clone(),
     }))
+    .app_data(web::Data::new(publisher.clone()))
+    .app_data(
+        web::JsonConfig::default()
+            .limit(api::MAX_BODY_BYTES)
+            .error_handler(api::json_error),
+    )
+    .app_data(web::FormConfig::default().limit(api::MAX_BODY_BYTES))
     .service(
         web::scope("")
             .wrap(headers)
             .route("/", web::get().to(index))
             .route("/join", web::get().to(join))
+            .route("/announce", web::post().to(announce))
             .route("/rooms/{room}", web::get().to(room))
+            .route("/api/rooms", web::get().to(api::rooms))
+            .route("/api/rooms/{room}/messages", web::post().to(api::publish))
             .route("/healthz", web::get().to(healthz))
             .service(actix_files::Files::new("/static", &settings.public_dir).prefer_utf8(true))
             .default_service(web::to(not_found)),
@@ -57,14 +77,62 @@ fn security_headers(ws_origin: &str) -> DefaultHeaders {
         .add((header::REFERRER_POLICY, "same-origin"))
 }
 
-fn html(page: &impl Template) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok()
+fn html_with(
+    status: actix_web::http::StatusCode,
+    page: &impl Template,
+) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::build(status)
         .content_type(ContentType::html())
         .body(page.render()?))
 }
 
-/// The fields of the name-and-room form; also the query of `/`, which
-/// pre-fills it.
+fn html(page: &impl Template) -> Result<HttpResponse, AppError> {
+    html_with(actix_web::http::StatusCode::OK, page)
+}
+
+fn see_other(location: String) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// The query of `/`: fields to pre-fill, and what was just announced.
+#[derive(Debug, Default, Deserialize)]
+struct IndexQuery {
+    #[serde(default)]
+    room: String,
+    #[serde(default)]
+    name: String,
+    announced: Option<String>,
+}
+
+/// The active rooms, or `None` when the ws-server cannot say in time.
+async fn directory(publisher: &Publisher) -> Option<Vec<protocol::RoomInfo>> {
+    tokio::time::timeout(DIRECTORY_TIMEOUT, publisher.rooms())
+        .await
+        .ok()?
+        .ok()
+}
+
+async fn index(
+    query: web::Query<IndexQuery>,
+    publisher: web::Data<Publisher>,
+) -> Result<HttpResponse, AppError> {
+    let notice = query
+        .announced
+        .as_deref()
+        .and_then(|r| RoomName::new(r).ok())
+        .map(|r| format!("Announced to #{r}."));
+    html(&IndexPage {
+        room: &query.room,
+        name: &query.name,
+        rooms: directory(&publisher).await,
+        notice: notice.as_deref(),
+        ..IndexPage::default()
+    })
+}
+
+/// The fields of the name-and-room form.
 #[derive(Debug, Default, Deserialize, Serialize)]
 struct JoinForm {
     #[serde(default)]
@@ -73,17 +141,12 @@ struct JoinForm {
     name: String,
 }
 
-async fn index(query: web::Query<JoinForm>) -> Result<HttpResponse, AppError> {
-    html(&IndexPage {
-        room: &query.room,
-        name: &query.name,
-        error: None,
-    })
-}
-
 /// The form's target: validates both fields, then redirects to the room's
 /// page, or shows the form again with the reason and a 400.
-async fn join(form: web::Query<JoinForm>) -> Result<HttpResponse, AppError> {
+async fn join(
+    form: web::Query<JoinForm>,
+    publisher: web::Data<Publisher>,
+) -> Result<HttpResponse, AppError> {
     let checked = RoomName::new(form.room.trim())
         .map_err(AppError::InvalidRoom)
         .and_then(|room| {
@@ -92,19 +155,17 @@ async fn join(form: web::Query<JoinForm>) -> Result<HttpResponse, AppError> {
                 .map_err(AppError::InvalidName)
         });
     match checked {
-        Ok((room, name)) => Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, room_path(&room, &name)))
-            .finish()),
+        Ok((room, name)) => Ok(see_other(room_path(&room, &name))),
         Err(e) => {
             let reason = e.to_string();
             let page = IndexPage {
                 room: &form.room,
                 name: &form.name,
                 error: Some(&reason),
+                rooms: directory(&publisher).await,
+                ..IndexPage::default()
             };
-            Ok(HttpResponse::BadRequest()
-                .content_type(ContentType::html())
-                .body(page.render()?))
+            html_with(actix_web::http::StatusCode::BAD_REQUEST, &page)
         }
     }
 }
@@ -113,6 +174,51 @@ async fn join(form: web::Query<JoinForm>) -> Result<HttpResponse, AppError> {
 fn room_path(room: &RoomName, name: &DisplayName) -> String {
     let query = serde_urlencoded::to_string([("name", name.as_str())]).unwrap_or_default();
     format!("/rooms/{room}?{query}")
+}
+
+/// The announcement form's fields.
+#[derive(Debug, Deserialize)]
+struct AnnounceForm {
+    #[serde(default)]
+    room: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// `POST /announce`: the start page's announcement form. Publishes, then
+/// redirects to the start page with a confirmation; on failure shows the
+/// form again with the reason and the API's status.
+async fn announce(
+    form: web::Form<AnnounceForm>,
+    publisher: web::Data<Publisher>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let result = match api::validate(form.room.trim(), None, form.text.clone()) {
+        Ok((room, name, text)) => publisher
+            .publish(room.clone(), name, text)
+            .await
+            .map(|_| room)
+            .map_err(api::ApiError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(room) => {
+            let query =
+                serde_urlencoded::to_string([("announced", room.as_str())]).unwrap_or_default();
+            Ok(see_other(format!("/?{query}")))
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            let page = IndexPage {
+                rooms: directory(&publisher).await,
+                announce_room: &form.room,
+                announce_text: &form.text,
+                announce_error: Some(&reason),
+                ..IndexPage::default()
+            };
+            html_with(e.status_code(), &page)
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,9 +235,7 @@ async fn room(
     let Some(name) = query.name.as_deref().filter(|n| !n.is_empty()) else {
         // No name yet: ask for one, with the room filled in.
         let query = serde_urlencoded::to_string([("room", room.as_str())]).unwrap_or_default();
-        return Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, format!("/?{query}")))
-            .finish());
+        return Ok(see_other(format!("/?{query}")));
     };
     let name = DisplayName::new(name).map_err(AppError::InvalidName)?;
     html(&RoomPage {
@@ -146,5 +250,5 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn not_found() -> HttpResponse {
-    actix_web::ResponseError::error_response(&AppError::NotFound)
+    AppError::NotFound.error_response()
 }

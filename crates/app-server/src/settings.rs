@@ -22,7 +22,19 @@ pub struct Settings {
     pub public_dir: PathBuf,
     /// The WebSocket URL pages connect to, as the browser must reach it.
     pub ws_url: String,
+    /// The WebSocket URL this server itself uses for its service connection
+    /// (publishing, the room directory). Differs from `ws_url` when the
+    /// browser and this server reach the ws-server by different names, as
+    /// in Docker.
+    pub ws_service_url: String,
+    /// The secret the ws-server expects from service connections (its
+    /// `service_secret`). The default suits local development only.
+    pub service_secret: String,
 }
+
+/// The built-in service secret, the same as the ws-server's default so that
+/// both work together with no configuration.
+pub const DEV_SERVICE_SECRET: &str = "duplex-dev-secret";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -31,6 +43,8 @@ impl Default for Settings {
             port: 5001,
             public_dir: PathBuf::from("public"),
             ws_url: "ws://localhost:5000/ws".to_owned(),
+            ws_service_url: "ws://127.0.0.1:5000/ws".to_owned(),
+            service_secret: DEV_SERVICE_SECRET.to_owned(),
         }
     }
 }

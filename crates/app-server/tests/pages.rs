@@ -19,8 +19,12 @@ fn settings() -> Settings {
 }
 
 async fn get_with(settings: &Settings, uri: &str) -> ServiceResponse {
+    // Nothing listens on the discard port: the ws-server is "down", which
+    // these page tests do not need.
+    let publisher = app_server::Publisher::start("ws://127.0.0.1:9/ws".into(), "s".into());
     let app = test::init_service(
-        App::new().configure(|cfg| app_server::routes::configure(cfg, settings).unwrap()),
+        App::new()
+            .configure(|cfg| app_server::routes::configure(cfg, settings, &publisher).unwrap()),
     )
     .await;
     app.call(test::TestRequest::get().uri(uri).to_request())
@@ -57,6 +61,12 @@ async fn the_start_page_offers_a_name_and_room_form() {
     ] {
         assert!(html.contains(needle), "missing {needle}");
     }
+}
+
+#[actix_rt::test]
+async fn the_start_page_says_when_the_room_list_is_unavailable() {
+    let html = body(get("/").await).await;
+    assert!(html.contains("data-testid=\"rooms-unavailable\""), "{html}");
 }
 
 #[actix_rt::test]

@@ -20,11 +20,12 @@ pub const UI_DEADLINE: Duration = Duration::from_secs(20);
 /// The line to run when the browser is missing.
 const INSTALL_HINT: &str = "apt-get install -y chromium chromium-driver";
 
-/// Both Duplex servers, running in this process.
+/// Both Duplex servers, running in this process. The ws-server can be
+/// stopped and started again on the same port, as a deployment restarts it.
 pub struct Stack {
     pub app_port: u16,
     pub ws_port: u16,
-    shutdown: CancellationToken,
+    ws: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
     app: actix_web::dev::ServerHandle,
 }
 
@@ -35,39 +36,61 @@ impl Stack {
     pub async fn start() -> Self {
         let app_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let app_port = app_listener.local_addr().unwrap().port();
-
         let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws_port = ws_listener.local_addr().unwrap().port();
-        let ws_settings = ws_server::Settings {
+
+        let ws_url = format!("ws://127.0.0.1:{ws_port}/ws");
+        let app_settings = app_server::Settings {
+            port: 0,
+            public_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public")),
+            ws_url: ws_url.clone(),
+            ws_service_url: ws_url,
+            ..app_server::Settings::default()
+        };
+        let mut stack = Self {
+            app_port,
+            ws_port,
+            ws: None,
+            app: {
+                let server = app_server::server(app_listener, app_settings).unwrap();
+                let handle = server.handle();
+                tokio::spawn(server);
+                handle
+            },
+        };
+        stack.serve_ws(ws_listener);
+        stack
+    }
+
+    fn serve_ws(&mut self, listener: tokio::net::TcpListener) {
+        let settings = ws_server::Settings {
             port: 0,
             allowed_origins: vec![
-                format!("http://localhost:{app_port}"),
-                format!("http://127.0.0.1:{app_port}"),
+                format!("http://localhost:{}", self.app_port),
+                format!("http://127.0.0.1:{}", self.app_port),
             ],
             ..ws_server::Settings::default()
         };
         let shutdown = CancellationToken::new();
-        tokio::spawn(ws_server::serve_chat(
-            ws_listener,
-            ws_settings,
-            shutdown.clone(),
-        ));
+        let task = tokio::spawn(ws_server::serve_chat(listener, settings, shutdown.clone()));
+        self.ws = Some((shutdown, task));
+    }
 
-        let app_settings = app_server::Settings {
-            port: 0,
-            public_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public")),
-            ws_url: format!("ws://127.0.0.1:{ws_port}/ws"),
-            ..app_server::Settings::default()
-        };
-        let server = app_server::server(app_listener, app_settings).unwrap();
-        let app = server.handle();
-        tokio::spawn(server);
-        Self {
-            app_port,
-            ws_port,
-            shutdown,
-            app,
+    /// Stops the ws-server and waits until every connection is closed. Its
+    /// in-memory history is gone with it.
+    pub async fn stop_ws(&mut self) {
+        if let Some((shutdown, task)) = self.ws.take() {
+            shutdown.cancel();
+            task.await.unwrap();
         }
+    }
+
+    /// Starts a fresh ws-server on the port the stopped one used.
+    pub async fn start_ws(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.ws_port))
+            .await
+            .unwrap();
+        self.serve_ws(listener);
     }
 
     /// A page URL on the `localhost` origin.
@@ -80,8 +103,8 @@ impl Stack {
         format!("http://127.0.0.1:{}{path}", self.app_port)
     }
 
-    pub async fn stop(self) {
-        self.shutdown.cancel();
+    pub async fn stop(mut self) {
+        self.stop_ws().await;
         self.app.stop(true).await;
     }
 }
@@ -162,7 +185,7 @@ pub struct TwoPages {
     pub stack: Stack,
     pub ada: Client,
     pub bob: Client,
-    _driver: Driver,
+    pub driver: Driver,
 }
 
 impl TwoPages {
@@ -185,7 +208,7 @@ impl TwoPages {
             stack,
             ada,
             bob,
-            _driver: driver,
+            driver,
         }
     }
 
@@ -218,6 +241,35 @@ pub async fn wait_for_status(page: &Client, state: &str) {
 /// Waits until the server has confirmed the page's membership of its room.
 pub async fn wait_until_joined(page: &Client) {
     wait_for(page, "//*[@data-testid='chat'][@data-room-state='joined']").await;
+}
+
+/// Waits until the presence list shows exactly `names`, in order.
+pub async fn wait_for_members(page: &Client, names: &[&str]) {
+    let mut xpath = format!(
+        "//*[@data-testid='presence-list'][count(*[@data-testid='member'])={}]",
+        names.len()
+    );
+    for (i, name) in names.iter().enumerate() {
+        xpath.push_str(&format!(
+            "[*[@data-testid='member'][{}][normalize-space(.)={}]]",
+            i + 1,
+            xpath_literal(name)
+        ));
+    }
+    wait_for(page, &xpath).await;
+}
+
+/// The texts of the stored messages the page shows, in order.
+pub async fn message_texts(page: &Client) -> Vec<String> {
+    let mut texts = Vec::new();
+    for item in page
+        .find_all(Locator::Css("[data-testid=message] .text"))
+        .await
+        .unwrap()
+    {
+        texts.push(item.text().await.unwrap());
+    }
+    texts
 }
 
 /// Waits until the message list holds a message containing `author` and

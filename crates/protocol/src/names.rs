@@ -197,61 +197,56 @@ fn check_token(what: &'static str, value: &str) -> Result<(), ValidationError> {
 /// The longest [`ClientRef`] or [`Epoch`], in characters.
 const TOKEN_MAX_CHARS: usize = 64;
 
-/// A client's own label for one request (`ref` on the wire): 1 to 64
-/// visible ASCII characters. The server echoes it in the answer (`ack`,
-/// `error`, `joined`, `left`, `rooms`) so the client can match the two.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ClientRef(String);
+/// Defines an opaque token newtype: 1 to 64 visible ASCII characters.
+macro_rules! token_newtype {
+    ($(#[$doc:meta])* $ty:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $ty(String);
 
-impl ClientRef {
-    /// Validates `value` as a client reference.
-    ///
-    /// # Errors
-    /// [`ValidationError`] when `value` is empty, longer than 64 characters
-    /// or holds anything but visible ASCII.
-    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
-        let value = value.into();
-        check_token("ref", &value)?;
-        Ok(Self(value))
-    }
+        impl $ty {
+            #[doc = concat!("Validates `value` as a ", $what, ".")]
+            ///
+            /// # Errors
+            /// [`ValidationError`] when `value` is empty, longer than 64
+            /// characters or holds anything but visible ASCII.
+            pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+                let value = value.into();
+                check_token($what, &value)?;
+                Ok(Self(value))
+            }
 
-    /// The reference as a string slice.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+            #[doc = concat!("The ", $what, " as a string slice.")]
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
 }
 
-/// A room history's epoch: it changes whenever the history is lost (for
-/// the in-memory store, when the server restarts), so that offsets from
-/// different epochs are never compared. 1 to 64 visible ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Epoch(String);
+token_newtype!(
+    /// A client's own label for one request (`ref` on the wire): 1 to 64
+    /// visible ASCII characters. The server echoes it in the answer (`ack`,
+    /// `error`, `joined`, `left`, `rooms`) so the client can match the two.
+    ClientRef,
+    "ref"
+);
+
+token_newtype!(
+    /// A room history's epoch: it changes whenever the history is lost (for
+    /// the in-memory store, when the server restarts), so that offsets from
+    /// different epochs are never compared. 1 to 64 visible ASCII characters.
+    Epoch,
+    "epoch"
+);
 
 impl Epoch {
-    /// Validates `value` as an epoch.
-    ///
-    /// # Errors
-    /// [`ValidationError`] when `value` is empty, longer than 64 characters
-    /// or holds anything but visible ASCII.
-    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
-        let value = value.into();
-        check_token("epoch", &value)?;
-        Ok(Self(value))
-    }
-
     /// A new epoch, different from every other one.
     #[must_use]
     pub fn generate() -> Self {
         Self(uuid::Uuid::now_v7().simple().to_string())
-    }
-
-    /// The epoch as a string slice.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

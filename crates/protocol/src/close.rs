@@ -18,11 +18,10 @@ impl CloseCode {
     pub const INVALID_PAYLOAD: Self = Self(1007);
     /// A frame was larger than the server's `max_frame_bytes`.
     pub const MESSAGE_TOO_BIG: Self = Self(1009);
-    /// The server hit an unexpected error; the client may reconnect.
-    pub const INTERNAL_ERROR: Self = Self(1011);
-    /// The client did not read its frames fast enough: its outbox filled up.
+    /// The client did not read its frames fast enough: its outbox filled up
+    /// (`outbox_capacity` frames or `outbox_max_bytes` bytes).
     pub const SLOW_CONSUMER: Self = Self(4000);
-    /// The client answered no ping within the server's `client_timeout_secs`.
+    /// The client answered no ping within the server's `client_timeout`.
     pub const HEARTBEAT_TIMEOUT: Self = Self(4001);
 }
 

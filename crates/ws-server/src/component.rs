@@ -13,6 +13,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use protocol::{CloseCode, ServerMessage};
@@ -107,6 +108,35 @@ pub struct CloseRequest {
     pub reason: String,
 }
 
+/// The sending side of a connection's outbox, bounded twice: in frames by
+/// the channel's capacity, and in bytes by `max_bytes`, because one frame
+/// (a `joined` with a long history) can weigh a megabyte while another
+/// weighs fifty bytes.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    /// Frames for the connection's writer task.
+    pub sender: mpsc::Sender<Message>,
+    /// The most bytes queued at once. A single frame larger than this is
+    /// still accepted into an empty outbox, so no legitimate frame is
+    /// undeliverable.
+    pub max_bytes: usize,
+}
+
+impl Outbox {
+    /// An outbox of `capacity` frames and no byte limit; for tests.
+    #[must_use]
+    pub fn unlimited(capacity: usize) -> (Self, mpsc::Receiver<Message>) {
+        let (sender, receiver) = mpsc::channel(capacity);
+        (
+            Self {
+                sender,
+                max_bytes: usize::MAX,
+            },
+            receiver,
+        )
+    }
+}
+
 /// Why [`Connection::send`] did not queue a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -133,6 +163,9 @@ struct Inner {
     /// Frames for the connection's writer task, which owns the socket's sink.
     /// Bounded, so a client that stops reading cannot grow server memory.
     outbox: mpsc::Sender<Message>,
+    /// Bytes queued in `outbox` and not yet written, against `max_bytes`.
+    queued_bytes: AtomicUsize,
+    max_bytes: usize,
     /// Cancelled when anyone asks the connection to close; the connection's
     /// loop watches it and `close_request` says why.
     closing: CancellationToken,
@@ -146,17 +179,14 @@ impl Connection {
     /// A handle for connection `id` from `peer`, whose frames go to `outbox`,
     /// carrying what the handshake put in `extensions`.
     #[must_use]
-    pub fn new(
-        id: ConnectionId,
-        peer: SocketAddr,
-        outbox: mpsc::Sender<Message>,
-        extensions: Extensions,
-    ) -> Self {
+    pub fn new(id: ConnectionId, peer: SocketAddr, outbox: Outbox, extensions: Extensions) -> Self {
         Self {
             inner: Arc::new(Inner {
                 id,
                 peer,
-                outbox,
+                outbox: outbox.sender,
+                queued_bytes: AtomicUsize::new(0),
+                max_bytes: outbox.max_bytes,
                 closing: CancellationToken::new(),
                 close_request: OnceLock::new(),
                 extensions,
@@ -185,19 +215,34 @@ impl Connection {
     /// Queues `message` for the client without waiting.
     ///
     /// # Errors
-    /// [`SendError::Full`] when the client's outbox is full; the connection
-    /// is then closed with [`CloseCode::SLOW_CONSUMER`], since a client that
-    /// cannot keep up would otherwise hold every sender back or lose frames
-    /// silently. [`SendError::Closed`] when the connection is gone.
+    /// [`SendError::Full`] when the client's outbox is full (in frames or in
+    /// bytes); the connection is then closed with
+    /// [`CloseCode::SLOW_CONSUMER`], since a client that cannot keep up
+    /// would otherwise hold every sender back or lose frames silently.
+    /// [`SendError::Closed`] when the connection is gone.
     pub fn send(&self, message: Message) -> Result<(), SendError> {
-        match self.inner.outbox.try_send(message) {
-            Ok(()) => Ok(()),
+        let size = message.len();
+        let queued = self.inner.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        if queued > 0 && queued.saturating_add(size) > self.inner.max_bytes {
+            self.inner.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.close(CloseCode::SLOW_CONSUMER, "outbox full: client too slow");
+            return Err(SendError::Full);
+        }
+        let result = match self.inner.outbox.try_send(message) {
+            Ok(()) => return Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.close(CloseCode::SLOW_CONSUMER, "outbox full: client too slow");
                 Err(SendError::Full)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
-        }
+        };
+        self.inner.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+        result
+    }
+
+    /// Records that the writer has taken `bytes` out of the outbox.
+    pub(crate) fn written(&self, bytes: usize) {
+        self.inner.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     /// Queues an already encoded text frame; broadcasts encode once and
@@ -236,5 +281,58 @@ impl Connection {
     #[must_use]
     pub fn close_request(&self) -> Option<&CloseRequest> {
         self.inner.close_request.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(capacity: usize, max_bytes: usize) -> (Connection, mpsc::Receiver<Message>) {
+        let (sender, receiver) = mpsc::channel(capacity);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let outbox = Outbox { sender, max_bytes };
+        (
+            Connection::new(1, peer, outbox, Extensions::new()),
+            receiver,
+        )
+    }
+
+    #[test]
+    fn the_byte_budget_closes_a_client_that_falls_behind() {
+        let (conn, _rx) = connection(16, 100);
+        assert_eq!(conn.send(Message::text("x".repeat(60))), Ok(()));
+        assert_eq!(
+            conn.send(Message::text("y".repeat(60))),
+            Err(SendError::Full)
+        );
+        assert_eq!(
+            conn.close_request().map(|r| r.code),
+            Some(CloseCode::SLOW_CONSUMER)
+        );
+    }
+
+    #[test]
+    fn written_bytes_free_the_budget() {
+        let (conn, mut rx) = connection(16, 100);
+        assert_eq!(conn.send(Message::text("x".repeat(60))), Ok(()));
+        let taken = rx.try_recv().map(|m| m.len()).unwrap_or_default();
+        conn.written(taken);
+        assert_eq!(conn.send(Message::text("y".repeat(60))), Ok(()));
+        assert!(conn.close_request().is_none());
+    }
+
+    #[test]
+    fn one_large_frame_fits_an_empty_outbox() {
+        let (conn, _rx) = connection(16, 100);
+        assert_eq!(conn.send(Message::text("z".repeat(1000))), Ok(()));
+        assert!(conn.close_request().is_none());
+    }
+
+    #[test]
+    fn the_frame_limit_applies_too() {
+        let (conn, _rx) = connection(1, usize::MAX);
+        assert_eq!(conn.send(Message::text("a")), Ok(()));
+        assert_eq!(conn.send(Message::text("b")), Err(SendError::Full));
     }
 }

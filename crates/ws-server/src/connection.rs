@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::{self, Bytes, Message, error::CapacityError}
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::component::{Component, Connection, ConnectionError, ConnectionId, Rejection};
+use crate::component::{Component, Connection, ConnectionError, ConnectionId, Outbox, Rejection};
 use crate::settings::Settings;
 
 /// How long the server waits, after deciding to close, for its close frame
@@ -116,7 +116,11 @@ pub(crate) async fn serve<C: Component>(
     info!("connection {id} opened from {peer} (origin {origin})");
 
     let (sink, mut stream) = ws.split();
-    let (outbox, outbox_rx) = mpsc::channel(cx.settings.outbox_capacity);
+    let (sender, outbox_rx) = mpsc::channel(cx.settings.outbox_capacity);
+    let outbox = Outbox {
+        sender,
+        max_bytes: cx.settings.outbox_max_bytes,
+    };
     let conn = Connection::new(id, peer, outbox, extensions);
     let writer = cx.tracker.spawn(write_loop(sink, outbox_rx, conn.clone()));
 
@@ -264,9 +268,13 @@ async fn write_loop(mut sink: Sink, mut outbox: mpsc::Receiver<Message>, conn: C
             },
         };
         let write = async {
+            let size = first.len();
             sink.feed(first).await?;
+            conn.written(size);
             while let Ok(message) = outbox.try_recv() {
+                let size = message.len();
                 sink.feed(message).await?;
+                conn.written(size);
             }
             sink.flush().await
         };

@@ -40,6 +40,11 @@ pub struct Hub {
 
 #[derive(Debug)]
 struct State {
+    /// The epoch of every room's history in this hub. The store is this
+    /// process's memory, so history is lost exactly when the process ends:
+    /// one epoch per hub is enough, and it keeps a room that was dropped
+    /// while empty (it never had a message) recoverable when it comes back.
+    epoch: Epoch,
     rooms: HashMap<RoomName, Room>,
     memberships: HashMap<ConnectionId, HashSet<RoomName>>,
     /// Messages kept per room for late joiners and recovery.
@@ -48,10 +53,8 @@ struct State {
 
 #[derive(Debug)]
 struct Room {
-    /// Names this history; a new room (and so a restarted server) gets a new
-    /// one, so that stale offsets are recognized.
-    epoch: Epoch,
-    /// The offset of the latest message; 0 before the first.
+    /// The offset of the latest message; 0 before the first. Never goes back
+    /// within an epoch: a room that has had a message is kept.
     last_offset: u64,
     /// The latest messages, oldest first, at most `history_size`.
     history: VecDeque<ChatMessage>,
@@ -69,7 +72,6 @@ struct Member {
 impl Room {
     fn new() -> Self {
         Self {
-            epoch: Epoch::generate(),
             last_offset: 0,
             history: VecDeque::new(),
             members: HashMap::new(),
@@ -124,13 +126,13 @@ impl Room {
 
     /// What a joiner at `since` should be shown, and whether it is exactly
     /// what it missed.
-    fn history_since(&self, since: Option<&Position>) -> (Vec<ChatMessage>, bool) {
+    fn history_since(&self, epoch: &Epoch, since: Option<&Position>) -> (Vec<ChatMessage>, bool) {
         if let Some(since) = since {
             let oldest = self
                 .history
                 .front()
                 .map_or(self.last_offset + 1, |m| m.offset);
-            let same_epoch = since.epoch == self.epoch;
+            let same_epoch = since.epoch == *epoch;
             let not_ahead = since.offset <= self.last_offset;
             let still_kept = since.offset.saturating_add(1) >= oldest;
             if same_epoch && not_ahead && still_kept {
@@ -165,9 +167,10 @@ impl Room {
         stored
     }
 
-    /// A room with no members and no history holds nothing worth keeping.
+    /// A room with no members that never had a message holds nothing worth
+    /// keeping: dropping it loses no offset.
     fn is_disposable(&self) -> bool {
-        self.members.is_empty() && self.history.is_empty()
+        self.members.is_empty() && self.last_offset == 0
     }
 }
 
@@ -181,6 +184,7 @@ impl Hub {
     pub fn new(history_size: usize) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
+                epoch: Epoch::generate(),
                 rooms: HashMap::new(),
                 memberships: HashMap::new(),
                 history_size,
@@ -211,6 +215,7 @@ impl Hub {
             .entry(conn.id())
             .or_default()
             .insert(room.clone());
+        let epoch = state.epoch.clone();
         let entry = state.rooms.entry(room.clone()).or_insert_with(Room::new);
         let previous = entry.members.insert(
             conn.id(),
@@ -228,11 +233,11 @@ impl Hub {
             }
             None => entry.add_presence(&room, &name, conn.id()),
         }
-        let (history, recovered) = entry.history_since(since);
+        let (history, recovered) = entry.history_since(&epoch, since);
         let joined = ServerMessage::Joined {
             room,
             name,
-            epoch: entry.epoch.clone(),
+            epoch,
             offset: entry.last_offset,
             recovered,
             members: entry.presence.keys().cloned().collect(),
@@ -336,7 +341,7 @@ impl Hub {
         self.lock().rooms.get(room).map_or(0, |r| r.presence.len())
     }
 
-    /// The number of rooms kept (with members or history).
+    /// The number of rooms kept (with members, or that have had messages).
     #[must_use]
     pub fn room_count(&self) -> usize {
         self.lock().rooms.len()
@@ -377,13 +382,14 @@ fn remove_member(state: &mut State, conn: ConnectionId, room: &RoomName) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::component::Outbox;
     use tokio::sync::mpsc;
     use tokio_tungstenite::tungstenite::Message;
 
     fn conn(id: ConnectionId) -> (Connection, mpsc::Receiver<Message>) {
-        let (tx, rx) = mpsc::channel(64);
+        let (outbox, rx) = Outbox::unlimited(64);
         let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 1000));
-        (Connection::new(id, peer, tx, Default::default()), rx)
+        (Connection::new(id, peer, outbox, Default::default()), rx)
     }
 
     fn room(s: &str) -> RoomName {
@@ -439,7 +445,7 @@ mod tests {
     }
 
     #[test]
-    fn rooms_without_members_or_history_are_dropped() {
+    fn rooms_without_members_or_messages_are_dropped() {
         let hub = Hub::new(10);
         let (a, _a_rx) = conn(1);
         hub.join(&a, room("quiet"), name("A"), None, None);
@@ -447,7 +453,7 @@ mod tests {
         assert!(hub.post(1, room("busy"), text("kept"), None).is_ok());
         assert_eq!(hub.room_count(), 2);
         hub.disconnect(1);
-        assert_eq!(hub.room_count(), 1, "the room with history stays");
+        assert_eq!(hub.room_count(), 1, "the room with messages stays");
         assert!(hub.rooms().is_empty(), "but is not listed as active");
     }
 
@@ -475,11 +481,48 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_room_that_comes_back_recovers_without_loss() {
+        let hub = Hub::new(10);
+        let (a, mut a_rx) = conn(1);
+        hub.join(&a, room("blip"), name("A"), None, None);
+        let Some(ServerMessage::Joined { epoch, offset, .. }) = frames(&mut a_rx).pop() else {
+            panic!("expected joined");
+        };
+        hub.disconnect(1);
+        assert_eq!(hub.room_count(), 0);
+        let (again, mut again_rx) = conn(2);
+        let since = Position { epoch, offset };
+        hub.join(&again, room("blip"), name("A"), Some(&since), None);
+        assert!(matches!(
+            frames(&mut again_rx).pop(),
+            Some(ServerMessage::Joined {
+                recovered: true,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn offsets_never_restart_within_an_epoch_even_without_history() {
+        let hub = Hub::new(0);
+        let (a, _a_rx) = conn(1);
+        hub.join(&a, room("r"), name("A"), None, None);
+        assert!(hub.post(1, room("r"), text("x"), None).is_ok());
+        hub.disconnect(1);
+        let (b, _b_rx) = conn(2);
+        hub.join(&b, room("r"), name("B"), None, None);
+        assert_eq!(
+            hub.post(2, room("r"), text("y"), None).map(|s| s.offset),
+            Ok(2)
+        );
+    }
+
+    #[test]
     fn a_full_outbox_closes_only_that_client() {
         let hub = Hub::new(0);
-        let (tx, _rx) = mpsc::channel(1);
+        let (outbox, _rx) = Outbox::unlimited(1);
         let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
-        let slow = Connection::new(9, peer, tx, Default::default());
+        let slow = Connection::new(9, peer, outbox, Default::default());
         let (fast, mut fast_rx) = conn(1);
         hub.join(&slow, room("r"), name("Slow"), None, None);
         hub.join(&fast, room("r"), name("Fast"), None, None);

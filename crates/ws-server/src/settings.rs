@@ -33,6 +33,10 @@ pub struct Settings {
     /// Frames queued for one client before it counts as too slow and is
     /// closed with 4000 (slow consumer).
     pub outbox_capacity: usize,
+    /// Bytes queued for one client before it counts as too slow (4000).
+    /// A single larger frame (a long history) still goes into an empty
+    /// outbox.
+    pub outbox_max_bytes: usize,
     /// How long a client has to complete the WebSocket handshake.
     #[serde(with = "humantime_serde")]
     pub handshake_timeout: Duration,
@@ -68,6 +72,7 @@ impl Default for Settings {
             max_connections: 10_000,
             max_frame_bytes: 64 * 1024,
             outbox_capacity: 256,
+            outbox_max_bytes: 4 * 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(25),
             client_timeout: Duration::from_secs(60),
@@ -101,7 +106,7 @@ impl Settings {
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).required(true));
         }
-        builder
+        let settings: Self = builder
             .add_source(
                 env.prefix_separator("_")
                     .separator("__")
@@ -110,7 +115,36 @@ impl Settings {
                     .with_list_parse_key("allowed_origins"),
             )
             .build()?
-            .try_deserialize()
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Refuses values that would break every connection (a zero-sized
+    /// outbox, a zero heartbeat) with a message naming the setting.
+    fn validate(&self) -> Result<(), config::ConfigError> {
+        let invalid = |what: &str| Err(config::ConfigError::Message(what.to_owned()));
+        if !self.path.starts_with('/') {
+            return invalid("path must start with '/'");
+        }
+        let positive = [
+            ("max_connections", self.max_connections),
+            ("max_frame_bytes", self.max_frame_bytes),
+            ("outbox_capacity", self.outbox_capacity),
+            ("outbox_max_bytes", self.outbox_max_bytes),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return invalid(&format!("{name} must be at least 1"));
+        }
+        let durations = [
+            ("handshake_timeout", self.handshake_timeout),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("client_timeout", self.client_timeout),
+        ];
+        if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
+            return invalid(&format!("{name} must be longer than zero"));
+        }
+        Ok(())
     }
 
     /// The socket address to bind.
@@ -187,6 +221,23 @@ mod tests {
     fn a_missing_explicit_file_is_an_error() {
         let missing = Path::new("/nonexistent/duplex-ws.toml");
         assert!(Settings::load_from(Some(missing), env(&[])).is_err());
+    }
+
+    #[test]
+    fn values_that_would_break_every_connection_are_refused() {
+        for (var, value) in [
+            ("DUPLEX_WS_OUTBOX_CAPACITY", "0"),
+            ("DUPLEX_WS_OUTBOX_MAX_BYTES", "0"),
+            ("DUPLEX_WS_MAX_FRAME_BYTES", "0"),
+            ("DUPLEX_WS_HEARTBEAT_INTERVAL", "0s"),
+            ("DUPLEX_WS_CLIENT_TIMEOUT", "0s"),
+            ("DUPLEX_WS_PATH", "ws"),
+        ] {
+            let result = Settings::load_from(None, env(&[(var, value)]));
+            let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+            let setting = var.trim_start_matches("DUPLEX_WS_").to_ascii_lowercase();
+            assert!(message.contains(&setting), "{var}={value}: {message:?}");
+        }
     }
 
     #[test]

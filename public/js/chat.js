@@ -56,8 +56,7 @@ client.addEventListener("message", ({ detail: message }) => {
     pendingItems.delete(message.ref);
   } else {
     // Keep the posts still waiting below the stored messages.
-    const firstPending = listEl.querySelector(".pending, .failed");
-    listEl.insertBefore(item, firstPending);
+    listEl.insertBefore(item, listEl.querySelector(".pending"));
   }
   item.scrollIntoView({ block: "end" });
 });

@@ -23,9 +23,19 @@ export const SUBPROTOCOL = "duplex.v1";
 const DEFAULT_OPTIONS = {
   minDelayMs: 500, // first reconnect delay
   maxDelayMs: 10_000, // reconnect delays never exceed this
-  queueTimeoutMs: 60_000, // a post not sent by then is marked failed
+  queueTimeoutMs: 60_000, // a post never sent by then is marked failed
+  // A post sent and not stored within this long means the connection is
+  // dead without the browser knowing (a half-open TCP connection): drop it
+  // and reconnect, which recovers and re-sends.
+  ackTimeoutMs: 10_000,
   rememberIds: 2_000, // message ids kept per room for de-duplication
 };
+
+/** A ref no other client can guess: other members see refs in history. */
+function randomRef() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 export class DuplexClient extends EventTarget {
   #url;
@@ -39,10 +49,8 @@ export class DuplexClient extends EventTarget {
   // room -> {name, epoch, offset, joined, members: Set, seen: Set, seenOrder: []}
   #rooms = new Map();
   // Posts not yet stored, in the order they were made:
-  // ref -> {ref, room, text, madeAt, sentOn (the socket it went out on)}
+  // ref -> {ref, room, text, madeAt, sentOn (the socket it went out on), sentAt}
   #posts = new Map();
-  #refPrefix = Math.random().toString(36).slice(2, 10);
-  #refCounter = 0;
 
   constructor(url, options = {}) {
     super();
@@ -101,9 +109,8 @@ export class DuplexClient extends EventTarget {
    * now if possible, otherwise queued until the room is joined again.
    */
   post(room, text) {
-    this.#refCounter += 1;
-    const ref = `${this.#refPrefix}-${this.#refCounter}`;
-    const post = { ref, room, text, madeAt: Date.now(), sentOn: null };
+    const ref = randomRef();
+    const post = { ref, room, text, madeAt: Date.now(), sentOn: null, sentAt: 0 };
     this.#posts.set(ref, post);
     this.#emit("pending", { ref, room, text });
     if (this.#rooms.get(room)?.joined) this.#sendPost(post);
@@ -126,6 +133,7 @@ export class DuplexClient extends EventTarget {
   #sendPost(post) {
     if (this.#send({ type: "post", room: post.room, text: post.text, ref: post.ref })) {
       post.sentOn = this.#socket;
+      post.sentAt = Date.now();
     }
   }
 
@@ -149,11 +157,15 @@ export class DuplexClient extends EventTarget {
     socket.addEventListener("message", (event) => this.#receive(event.data));
     socket.addEventListener("close", () => {
       if (this.#socket !== socket) return;
-      this.#socket = null;
-      for (const r of this.#rooms.values()) r.joined = false;
-      if (this.#stopped) return;
-      this.#scheduleReconnect();
+      this.#lost();
     });
+  }
+
+  /** The current socket is gone (closed, or given up on): reconnect. */
+  #lost() {
+    this.#socket = null;
+    for (const r of this.#rooms.values()) r.joined = false;
+    if (!this.#stopped) this.#scheduleReconnect();
   }
 
   #scheduleReconnect() {
@@ -221,7 +233,16 @@ export class DuplexClient extends EventTarget {
     const r = this.#rooms.get(message.room);
     if (!r) return;
     if (message.offset > r.offset) r.offset = message.offset;
-    if (message.ref && this.#posts.has(message.ref)) {
+    if (!r.seen.has(message.id)) {
+      r.seen.add(message.id);
+      r.seenOrder.push(message.id);
+      if (r.seenOrder.length > this.#options.rememberIds) r.seen.delete(r.seenOrder.shift());
+      this.#emit("message", message);
+    }
+    // Our own post, stored: settle it (after the message is shown, so a UI
+    // can swap its pending item for the stored one).
+    const post = message.ref && this.#posts.get(message.ref);
+    if (post && post.room === message.room && message.name === r.name) {
       this.#posts.delete(message.ref);
       this.#emit("sent", {
         ref: message.ref,
@@ -230,11 +251,6 @@ export class DuplexClient extends EventTarget {
         offset: message.offset,
       });
     }
-    if (r.seen.has(message.id)) return;
-    r.seen.add(message.id);
-    r.seenOrder.push(message.id);
-    if (r.seenOrder.length > this.#options.rememberIds) r.seen.delete(r.seenOrder.shift());
-    this.#emit("message", message);
   }
 
   #onPresence(frame) {
@@ -267,12 +283,25 @@ export class DuplexClient extends EventTarget {
     });
   }
 
-  /** Marks failed the queued posts that could not be sent in time. */
+  /**
+   * Once a second: marks failed the posts never sent in time, and gives up
+   * on a connection that leaves a sent post unanswered too long.
+   */
   #expireQueued() {
-    const cutoff = Date.now() - this.#options.queueTimeoutMs;
+    const now = Date.now();
+    const socket = this.#socket;
+    const unanswered = [...this.#posts.values()].some(
+      (post) => socket && post.sentOn === socket && now - post.sentAt > this.#options.ackTimeoutMs,
+    );
+    if (unanswered) {
+      this.#lost();
+      socket.close(4002, "no acknowledgement");
+    }
+    const cutoff = now - this.#options.queueTimeoutMs;
     for (const post of [...this.#posts.values()]) {
-      const waitingForAnswer = post.sentOn !== null && post.sentOn === this.#socket;
-      if (!waitingForAnswer && post.madeAt < cutoff) {
+      // A post that went out may have been stored; only a reconnect's
+      // recovered history can tell, so only never-sent posts expire.
+      if (post.sentOn === null && post.madeAt < cutoff) {
         this.#posts.delete(post.ref);
         this.#emit("failed", {
           ref: post.ref,

@@ -4,7 +4,9 @@
 //! the codes of the WebSocket protocol where they apply (`invalid_room`,
 //! `invalid_name`, `invalid_text`, `text_too_long`) and these of the API's
 //! own: `invalid_json`, `unsupported_media_type`, `payload_too_large`,
-//! `ws_unavailable` (503), `ws_timeout` (504), `ws_refused` (502).
+//! `ws_unavailable` (503), `ws_timeout` (504), `ws_refused` (502),
+//! `ws_interrupted` (502: the connection dropped after the request was sent,
+//! so it may or may not have been carried out).
 
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
@@ -55,6 +57,7 @@ impl ApiError {
             Self::Publish(PublishError::Unavailable) => "ws_unavailable",
             Self::Publish(PublishError::Timeout) => "ws_timeout",
             Self::Publish(PublishError::Refused { .. }) => "ws_refused",
+            Self::Publish(PublishError::Interrupted) => "ws_interrupted",
         }
     }
 
@@ -78,7 +81,9 @@ impl ResponseError for ApiError {
             Self::Body { status, .. } => *status,
             Self::Publish(PublishError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Publish(PublishError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Publish(PublishError::Refused { .. }) => StatusCode::BAD_GATEWAY,
+            Self::Publish(PublishError::Refused { .. } | PublishError::Interrupted) => {
+                StatusCode::BAD_GATEWAY
+            }
         }
     }
 

@@ -20,6 +20,9 @@ pub enum AppError {
     /// No page at this path.
     #[error("there is no page at this address")]
     NotFound,
+    /// A form was submitted from another site's page.
+    #[error("this form can only be submitted from this site's own pages")]
+    CrossSite,
     /// A template failed to render.
     #[error("the page could not be rendered")]
     Render(#[from] askama::Error),
@@ -31,6 +34,7 @@ impl AppError {
             Self::InvalidRoom(_) => "Invalid room name",
             Self::InvalidName(_) => "Invalid display name",
             Self::NotFound => "Not found",
+            Self::CrossSite => "Forbidden",
             Self::Render(_) => "Server error",
         }
     }
@@ -41,6 +45,7 @@ impl ResponseError for AppError {
         match self {
             Self::InvalidRoom(_) | Self::InvalidName(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,8 +4,10 @@
 //! [`Publisher`], whose single background task keeps one authenticated
 //! connection (`Authorization: Bearer SECRET`), reconnects it with capped
 //! exponential backoff and jitter, and matches every answer to its request
-//! through the protocol's `ref`. While the connection is down, requests fail
-//! at once with [`PublishError::Unavailable`] rather than queueing up.
+//! through the protocol's `ref`. While the connection is down or being
+//! opened, requests fail at once with [`PublishError::Unavailable`] rather
+//! than queueing up. The task pings the ws-server and reconnects when it
+//! stops answering, so a half-open connection does not linger.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,7 +19,8 @@ use protocol::{
     RoomInfo, RoomName, SUBPROTOCOL, ServerMessage,
 };
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -32,6 +35,10 @@ const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Requests waiting to be sent; more fail as unavailable.
 const QUEUE_CAPACITY: usize = 256;
+/// How often the task pings the ws-server, and how long a silence (no frame
+/// at all, pongs included) it tolerates before reconnecting.
+const PING_INTERVAL: Duration = Duration::from_secs(15);
+const SILENCE_LIMIT: Duration = Duration::from_secs(40);
 
 /// Why a request through the service connection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +49,12 @@ pub enum PublishError {
     /// The ws-server did not answer in time.
     #[error("the WebSocket server did not answer in time")]
     Timeout,
+    /// The connection dropped after the request was sent and before the
+    /// answer came: a publish may or may not have been stored.
+    #[error(
+        "the connection to the WebSocket server dropped before it answered; the request may or may not have been carried out"
+    )]
+    Interrupted,
     /// The ws-server refused the request.
     #[error("the WebSocket server refused the request: {message} ({code})")]
     Refused {
@@ -78,6 +91,8 @@ struct Command {
 #[derive(Debug, Clone)]
 pub struct Publisher {
     commands: mpsc::Sender<Command>,
+    /// Whether the connection is open now, as the task last reported it.
+    connected: watch::Receiver<bool>,
 }
 
 impl Publisher {
@@ -86,8 +101,25 @@ impl Publisher {
     #[must_use]
     pub fn start(url: String, secret: String) -> Self {
         let (commands, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(url, secret, rx));
-        Self { commands }
+        let (state, connected) = watch::channel(false);
+        tokio::spawn(run(url, secret, rx, state));
+        Self {
+            commands,
+            connected,
+        }
+    }
+
+    /// Whether the service connection is open now.
+    #[must_use]
+    pub fn is_connected(&self) -> bool {
+        *self.connected.borrow()
+    }
+
+    /// Resolves once the service connection is open.
+    pub async fn wait_until_connected(&self) {
+        let mut connected = self.connected.clone();
+        // Fails only when the task has ended, which this handle prevents.
+        let _ = connected.wait_for(|open| *open).await;
     }
 
     /// Publishes `text` into `room` as `name`, stored in the room's history.
@@ -136,14 +168,37 @@ impl Publisher {
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Connects, serves, and reconnects until every [`Publisher`] is dropped.
-async fn run(url: String, secret: String, mut commands: mpsc::Receiver<Command>) {
+async fn run(
+    url: String,
+    secret: String,
+    mut commands: mpsc::Receiver<Command>,
+    state: watch::Sender<bool>,
+) {
     let mut attempt: u32 = 0;
     loop {
-        match connect(&url, &secret).await {
+        let connected = {
+            let connecting = connect(&url, &secret);
+            tokio::pin!(connecting);
+            loop {
+                tokio::select! {
+                    result = &mut connecting => break result,
+                    command = commands.recv() => match command {
+                        Some(command) => {
+                            let _ = command.reply.send(Err(PublishError::Unavailable));
+                        }
+                        None => return,
+                    },
+                }
+            }
+        };
+        match connected {
             Ok(ws) => {
                 info!("service connection to {url} open");
                 attempt = 0;
-                match serve(ws, &mut commands).await {
+                state.send_replace(true);
+                let ended = serve(ws, &mut commands).await;
+                state.send_replace(false);
+                match ended {
                     Ended::Dropped => return,
                     Ended::Lost(why) => warn!("service connection to {url} lost: {why}"),
                 }
@@ -222,6 +277,8 @@ async fn serve(ws: Ws, commands: &mut mpsc::Receiver<Command>) -> Ended {
     let mut pending: HashMap<ClientRef, oneshot::Sender<Result<Reply, PublishError>>> =
         HashMap::new();
     let mut next_ref: u64 = 0;
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    let mut last_heard = Instant::now();
     let ended = loop {
         tokio::select! {
             command = commands.recv() => {
@@ -229,6 +286,9 @@ async fn serve(ws: Ws, commands: &mut mpsc::Receiver<Command>) -> Ended {
                     let _ = sink.close().await;
                     break Ended::Dropped;
                 };
+                if command.reply.is_closed() {
+                    continue; // its caller gave up (timed out) while it waited
+                }
                 next_ref += 1;
                 let Ok(reference) = ClientRef::new(format!("s{next_ref}")) else {
                     continue; // "s" and digits are always a valid ref
@@ -242,19 +302,31 @@ async fn serve(ws: Ws, commands: &mut mpsc::Receiver<Command>) -> Ended {
                 pending.retain(|_, reply| !reply.is_closed());
                 pending.insert(reference, command.reply);
             }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT {
+                    break Ended::Lost("the ws-server stopped answering pings".to_owned());
+                }
+                if let Err(e) = sink.send(Message::Ping(Default::default())).await {
+                    break Ended::Lost(e.to_string());
+                }
+            }
             frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => route(&text, &mut pending),
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = Instant::now();
+                    route(&text, &mut pending);
+                }
                 Some(Ok(Message::Close(frame))) => {
                     break Ended::Lost(format!("closed by the server: {frame:?}"));
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => last_heard = Instant::now(),
                 Some(Err(e)) => break Ended::Lost(e.to_string()),
                 None => break Ended::Lost("connection ended".to_owned()),
             },
         }
     };
+    // These were sent: the ws-server may have carried them out.
     for (_, reply) in pending.drain() {
-        let _ = reply.send(Err(PublishError::Unavailable));
+        let _ = reply.send(Err(PublishError::Interrupted));
     }
     ended
 }
@@ -308,6 +380,81 @@ mod tests {
             );
         }
         assert!(backoff(100) <= MAX_BACKOFF);
+    }
+
+    fn name(s: &str) -> DisplayName {
+        DisplayName::new(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn publish_once(publisher: &Publisher) -> Result<Published, PublishError> {
+        let room = RoomName::new("lobby").unwrap_or_else(|e| panic!("{e}"));
+        let text = MessageText::new("hi").unwrap_or_else(|e| panic!("{e}"));
+        publisher.publish(room, name("Announcer"), text).await
+    }
+
+    #[tokio::test]
+    async fn requests_fail_fast_while_the_connection_is_being_opened() {
+        // A peer that accepts TCP but never answers the upgrade.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!(
+            "ws://{}/ws",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
+        let publisher = Publisher::start(url, "s".into());
+        let (_stalled, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            publish_once(&publisher).await,
+            Err(PublishError::Unavailable)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_lost_with_the_connection_is_reported_as_interrupted() {
+        // A peer that completes the upgrade, reads one request, and drops.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!(
+            "ws://{}/ws",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
+        let peer = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+            // tungstenite fixes the callback's error type to a whole response.
+            #[allow(clippy::result_large_err)]
+            let select_subprotocol =
+                |_: &tungstenite::handshake::server::Request,
+                 mut response: tungstenite::handshake::server::Response| {
+                    response.headers_mut().insert(
+                        "Sec-WebSocket-Protocol",
+                        HeaderValue::from_static(SUBPROTOCOL),
+                    );
+                    Ok(response)
+                };
+            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select_subprotocol)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            while let Some(Ok(frame)) = ws.next().await {
+                if frame.is_text() {
+                    break;
+                }
+            }
+        });
+        let publisher = Publisher::start(url, "s".into());
+        // Until the upgrade completes, requests fail fast; then one is sent.
+        let result = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            loop {
+                match publish_once(&publisher).await {
+                    Err(PublishError::Unavailable) => tokio::task::yield_now().await,
+                    other => break other,
+                }
+            }
+        })
+        .await;
+        assert_eq!(result, Ok(Err(PublishError::Interrupted)));
+        peer.await.unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use protocol::{DisplayName, RoomName};
 use serde::{Deserialize, Serialize};
@@ -185,13 +185,31 @@ struct AnnounceForm {
     text: String,
 }
 
+/// Refuses a form posted from another origin. Browsers send `Origin` with
+/// every cross-site POST, and another site's page could otherwise make a
+/// visitor's browser publish (cross-site request forgery).
+fn same_origin(request: &HttpRequest) -> Result<(), AppError> {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return Ok(()); // not from a browser page
+    };
+    let info = request.connection_info();
+    let own = format!("{}://{}", info.scheme(), info.host());
+    if origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(&own)) {
+        Ok(())
+    } else {
+        Err(AppError::CrossSite)
+    }
+}
+
 /// `POST /announce`: the start page's announcement form. Publishes, then
 /// redirects to the start page with a confirmation; on failure shows the
 /// form again with the reason and the API's status.
 async fn announce(
+    request: HttpRequest,
     form: web::Form<AnnounceForm>,
     publisher: web::Data<Publisher>,
 ) -> Result<HttpResponse, AppError> {
+    same_origin(&request)?;
     let form = form.into_inner();
     let result = match api::validate(form.room.trim(), None, form.text.clone()) {
         Ok((room, name, text)) => publisher
@@ -245,8 +263,15 @@ async fn room(
     })
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+/// Liveness of the app-server itself (always 200 while it serves), plus
+/// whether its service connection to the ws-server is open.
+async fn healthz(publisher: web::Data<Publisher>) -> HttpResponse {
+    let ws = if publisher.is_connected() {
+        "connected"
+    } else {
+        "disconnected"
+    };
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok", "ws": ws}))
 }
 
 async fn not_found() -> HttpResponse {

@@ -51,11 +51,17 @@ async fn app(
     .await
 }
 
-fn publisher_for(ws: &WsServer) -> Publisher {
-    Publisher::start(
-        ws.url.clone(),
-        ws_server::settings::DEV_SERVICE_SECRET.into(),
+/// A publisher connected to `ws`.
+async fn publisher_for(ws: &WsServer) -> Publisher {
+    let secret = ws_server::settings::DEV_SERVICE_SECRET.into();
+    let publisher = Publisher::start(ws.url.clone(), secret);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        publisher.wait_until_connected(),
     )
+    .await
+    .unwrap();
+    publisher
 }
 
 type Client =
@@ -103,7 +109,7 @@ fn post_json(uri: &str, body: Value) -> actix_http::Request {
 #[actix_rt::test]
 async fn publishing_through_the_api_reaches_members_and_history() {
     let ws = ws_server().await;
-    let publisher = publisher_for(&ws);
+    let publisher = publisher_for(&ws).await;
     let app = app(&publisher).await;
     let mut ada = member(&ws, "lobby").await;
 
@@ -146,7 +152,7 @@ async fn publishing_through_the_api_reaches_members_and_history() {
 #[actix_rt::test]
 async fn many_requests_share_one_service_connection() {
     let ws = ws_server().await;
-    let publisher = publisher_for(&ws);
+    let publisher = publisher_for(&ws).await;
     let app = app(&publisher).await;
     let mut ada = member(&ws, "lobby").await;
     for i in 1..=20 {
@@ -180,7 +186,7 @@ async fn many_requests_share_one_service_connection() {
 #[actix_rt::test]
 async fn invalid_requests_get_json_errors_with_codes() {
     let ws = ws_server().await;
-    let publisher = publisher_for(&ws);
+    let publisher = publisher_for(&ws).await;
     let app = app(&publisher).await;
     let cases = [
         (
@@ -263,6 +269,21 @@ async fn publishing_while_the_ws_server_is_down_is_503() {
 }
 
 #[actix_rt::test]
+async fn health_reports_the_service_connection() {
+    let ws = ws_server().await;
+    let publisher = publisher_for(&ws).await;
+    let app = app(&publisher).await;
+    let response = app
+        .call(test::TestRequest::get().uri("/healthz").to_request())
+        .await
+        .unwrap();
+    assert_eq!(
+        json_body(response).await,
+        json!({"status": "ok", "ws": "connected"})
+    );
+}
+
+#[actix_rt::test]
 async fn a_wrong_service_secret_means_unavailable() {
     let ws = ws_server().await;
     let publisher = Publisher::start(ws.url.clone(), "not-the-secret".into());
@@ -275,7 +296,7 @@ async fn a_wrong_service_secret_means_unavailable() {
 #[actix_rt::test]
 async fn the_start_page_lists_active_rooms_with_member_counts() {
     let ws = ws_server().await;
-    let publisher = publisher_for(&ws);
+    let publisher = publisher_for(&ws).await;
     let app = app(&publisher).await;
     let _one = member(&ws, "lobby").await;
     let _two = member(&ws, "games").await;
@@ -293,7 +314,7 @@ async fn the_start_page_lists_active_rooms_with_member_counts() {
 #[actix_rt::test]
 async fn the_announcement_form_publishes_and_confirms() {
     let ws = ws_server().await;
-    let publisher = publisher_for(&ws);
+    let publisher = publisher_for(&ws).await;
     let app = app(&publisher).await;
     let mut ada = member(&ws, "lobby").await;
     let form = test::TestRequest::post()
@@ -334,4 +355,27 @@ async fn the_announcement_form_publishes_and_confirms() {
     let html = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
     assert!(html.contains("data-testid=\"announce-error\""));
     assert!(html.contains("message text must not be empty"));
+}
+
+#[actix_rt::test]
+async fn the_announcement_form_refuses_other_sites() {
+    let ws = ws_server().await;
+    let publisher = publisher_for(&ws).await;
+    let app = app(&publisher).await;
+    let forged = test::TestRequest::post()
+        .uri("/announce")
+        .insert_header((header::ORIGIN, "http://evil.example"))
+        .set_form([("room", "lobby"), ("text", "free money")])
+        .to_request();
+    let response = app.call(forged).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let own = test::TestRequest::post()
+        .uri("/announce")
+        .insert_header((header::HOST, "localhost:5001"))
+        .insert_header((header::ORIGIN, "http://localhost:5001"))
+        .set_form([("room", "lobby"), ("text", "from our own page")])
+        .to_request();
+    let response = app.call(own).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }

@@ -210,7 +210,10 @@ async fn unknown_routes_and_files_get_404() {
 async fn health_check_answers_ok() {
     let response = get("/healthz").await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(body(response).await, "{\"status\":\"ok\"}");
+    assert_eq!(
+        body(response).await,
+        "{\"status\":\"ok\",\"ws\":\"disconnected\"}"
+    );
 }
 
 #[actix_rt::test]

@@ -52,9 +52,19 @@ fn main() -> ExitCode {
 
 fn test(extra: &[String]) -> Result<(), String> {
     system::ensure_browser()?;
+    system::ensure_node()?;
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
-    system::cargo(&args)
+    system::cargo(&args)?;
+    // The browser client's own unit tests, under Node's test runner.
+    if extra.is_empty() {
+        system::run(
+            std::process::Command::new("node")
+                .args(["--test", "tests/js/"])
+                .current_dir(system::root()),
+        )?;
+    }
+    Ok(())
 }
 
 fn lint() -> Result<(), String> {

@@ -77,3 +77,21 @@ pub fn ensure_browser() -> Result<(), String> {
         "the browser tests need Chromium and chromedriver, which are missing; install them with:\n    sudo {line}\n(or set CHROMIUM and CHROMEDRIVER to their paths)"
     ))
 }
+
+/// Makes sure Node.js (20.11 or newer: its test runner mocks timers and dates) is installed, which
+/// runs the browser client's unit tests: installs Debian's when running as
+/// root with apt, and otherwise stops with the line to run.
+pub fn ensure_node() -> Result<(), String> {
+    if on_path("node") {
+        return Ok(());
+    }
+    if is_root() && on_path("apt-get") {
+        eprintln!("xtask: the JavaScript tests need Node.js; installing it");
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "nodejs"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        return Ok(());
+    }
+    Err("the JavaScript tests need Node.js 20.11 or newer, which is missing; install it with:\n    sudo apt-get install -y nodejs".to_owned())
+}

@@ -1,0 +1,317 @@
+// Unit tests of the browser client (public/js/duplex.js) under Node's own
+// test runner, against a scripted WebSocket and mocked timers: the
+// reconnect, recovery, de-duplication and queueing rules, each in
+// isolation. The browser tests in crates/e2e cover the same client end to
+// end in Chromium.
+
+import { afterEach, beforeEach, describe, mock, test } from "node:test";
+import assert from "node:assert/strict";
+
+/** A WebSocket whose every event the test drives. */
+class ScriptedSocket extends EventTarget {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSING = 2;
+  static CLOSED = 3;
+  static all = [];
+
+  constructor(url, protocols) {
+    super();
+    this.url = url;
+    this.protocols = protocols;
+    this.readyState = ScriptedSocket.CONNECTING;
+    this.sent = [];
+    this.closedWith = null;
+    ScriptedSocket.all.push(this);
+  }
+
+  send(data) {
+    this.sent.push(JSON.parse(data));
+  }
+
+  close(code, reason) {
+    this.closedWith = { code, reason };
+    this.readyState = ScriptedSocket.CLOSED;
+  }
+
+  // What the server and the network do:
+  open() {
+    this.readyState = ScriptedSocket.OPEN;
+    this.dispatchEvent(new Event("open"));
+  }
+
+  receive(frame) {
+    const event = new Event("message");
+    event.data = JSON.stringify(frame);
+    this.dispatchEvent(event);
+  }
+
+  drop() {
+    this.readyState = ScriptedSocket.CLOSED;
+    this.dispatchEvent(new Event("close"));
+  }
+
+  static last() {
+    return ScriptedSocket.all.at(-1);
+  }
+}
+
+globalThis.WebSocket = ScriptedSocket;
+const { DuplexClient, SUBPROTOCOL } = await import("../../public/js/duplex.js");
+
+/** Records every event a client emits, by type. */
+function record(client) {
+  const events = [];
+  for (const type of ["state", "joined", "message", "presence", "pending", "sent", "failed", "error"]) {
+    client.addEventListener(type, (e) => events.push({ type, detail: e.detail }));
+  }
+  return {
+    of: (type) => events.filter((e) => e.type === type).map((e) => e.detail),
+  };
+}
+
+let nextId = 0;
+function message(room, offset, fields = {}) {
+  nextId += 1;
+  return {
+    type: "message",
+    id: `id-${nextId}`,
+    room,
+    offset,
+    name: "Bob",
+    text: `m${offset}`,
+    ts: 0,
+    ...fields,
+  };
+}
+
+function joined(room, name, fields = {}) {
+  return {
+    type: "joined",
+    room,
+    name,
+    epoch: "e1",
+    offset: 0,
+    recovered: false,
+    members: [name],
+    history: [],
+    ...fields,
+  };
+}
+
+/** A client connected and joined to `room` as Ada. */
+function connectedClient(options = {}) {
+  const client = new DuplexClient("ws://test/ws", options);
+  const events = record(client);
+  client.join("lobby", "Ada");
+  client.connect();
+  const socket = ScriptedSocket.last();
+  socket.open();
+  socket.receive(joined("lobby", "Ada"));
+  return { client, events, socket };
+}
+
+beforeEach(() => {
+  ScriptedSocket.all = [];
+  mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
+});
+
+afterEach(() => {
+  mock.timers.reset();
+});
+
+describe("connecting", () => {
+  test("offers the duplex subprotocol and joins its rooms once open", () => {
+    const client = new DuplexClient("ws://test/ws");
+    const events = record(client);
+    client.join("lobby", "Ada");
+    client.connect();
+    const socket = ScriptedSocket.last();
+    assert.deepEqual(socket.protocols, [SUBPROTOCOL]);
+    assert.deepEqual(socket.sent, []);
+    socket.open();
+    assert.deepEqual(socket.sent, [{ type: "join", room: "lobby", name: "Ada" }]);
+    assert.deepEqual(events.of("state"), ["connecting", "connected"]);
+  });
+
+  test("reconnects with growing, jittered, capped delays", () => {
+    const client = new DuplexClient("ws://test/ws", { minDelayMs: 100, maxDelayMs: 1000 });
+    const events = record(client);
+    client.connect();
+    const ceilings = [100, 200, 400, 800, 1000, 1000];
+    for (const ceiling of ceilings) {
+      const before = ScriptedSocket.all.length;
+      ScriptedSocket.last().drop();
+      assert.equal(client.state, "reconnecting");
+      mock.timers.tick(ceiling / 2 - 1);
+      assert.equal(ScriptedSocket.all.length, before, `not before half of ${ceiling}`);
+      mock.timers.tick(ceiling / 2 + 1);
+      assert.equal(ScriptedSocket.all.length, before + 1, `by ${ceiling}`);
+    }
+    ScriptedSocket.last().open();
+    assert.equal(client.state, "connected");
+    // A successful connection resets the backoff.
+    const before = ScriptedSocket.all.length;
+    ScriptedSocket.last().drop();
+    mock.timers.tick(100);
+    assert.equal(ScriptedSocket.all.length, before + 1);
+    assert.ok(events.of("state").includes("reconnecting"));
+  });
+
+  test("close() stops reconnecting", () => {
+    const { client, socket } = connectedClient();
+    client.close();
+    assert.equal(client.state, "disconnected");
+    assert.equal(socket.closedWith.code, 1000);
+    mock.timers.tick(60_000);
+    assert.equal(ScriptedSocket.all.length, 1);
+  });
+});
+
+describe("recovery", () => {
+  test("rejoins from the last position seen", () => {
+    const { socket } = connectedClient();
+    socket.receive(message("lobby", 1));
+    socket.receive(message("lobby", 2));
+    socket.drop();
+    mock.timers.tick(10_000);
+    const again = ScriptedSocket.last();
+    again.open();
+    assert.deepEqual(again.sent, [
+      { type: "join", room: "lobby", name: "Ada", since: { epoch: "e1", offset: 2 } },
+    ]);
+  });
+
+  test("shows each message id once, live or recovered", () => {
+    const { events, socket } = connectedClient();
+    const first = message("lobby", 1);
+    socket.receive(first);
+    socket.drop();
+    mock.timers.tick(10_000);
+    const again = ScriptedSocket.last();
+    again.open();
+    const second = message("lobby", 2);
+    again.receive(joined("lobby", "Ada", { offset: 2, recovered: true, history: [first, second] }));
+    again.receive(second);
+    assert.deepEqual(
+      events.of("message").map((m) => m.id),
+      [first.id, second.id],
+    );
+  });
+
+  test("reports whether a rejoin recovered everything", () => {
+    const { events, socket } = connectedClient();
+    socket.drop();
+    mock.timers.tick(10_000);
+    ScriptedSocket.last().open();
+    ScriptedSocket.last().receive(joined("lobby", "Ada", { epoch: "e2", recovered: false }));
+    const [fresh, rejoin] = events.of("joined");
+    assert.equal(fresh.recovering, false);
+    assert.equal(rejoin.recovering, true);
+    assert.equal(rejoin.recovered, false);
+  });
+
+  test("keeps the presence list from joined and member events", () => {
+    const { events, socket } = connectedClient();
+    socket.receive({ type: "member_joined", room: "lobby", name: "Bob" });
+    socket.receive({ type: "member_joined", room: "lobby", name: "Cy" });
+    socket.receive({ type: "member_left", room: "lobby", name: "Bob" });
+    assert.deepEqual(
+      events.of("presence").map((p) => p.members),
+      [["Ada"], ["Ada", "Bob"], ["Ada", "Bob", "Cy"], ["Ada", "Cy"]],
+    );
+  });
+});
+
+describe("posting", () => {
+  test("sends a post with a random ref and settles it when stored", () => {
+    const { client, events, socket } = connectedClient();
+    const ref = client.post("lobby", "hi");
+    assert.match(ref, /^[0-9a-f]{24}$/);
+    assert.notEqual(client.post("lobby", "again"), ref);
+    assert.deepEqual(socket.sent.at(-2), { type: "post", room: "lobby", text: "hi", ref });
+    socket.receive(message("lobby", 1, { name: "Ada", text: "hi", ref }));
+    assert.deepEqual(events.of("sent").map((s) => s.ref), [ref]);
+    // The message comes before the settlement, so a UI can swap them.
+    assert.equal(events.of("message").length, 1);
+  });
+
+  test("queues posts made offline and sends them once the room is joined again", () => {
+    const { client, events, socket } = connectedClient();
+    socket.drop();
+    const ref = client.post("lobby", "typed offline");
+    assert.deepEqual(events.of("pending").map((p) => p.ref), [ref]);
+    mock.timers.tick(10_000);
+    const again = ScriptedSocket.last();
+    again.open();
+    assert.equal(again.sent.length, 1, "only the join until the room is joined");
+    again.receive(joined("lobby", "Ada", { recovered: true }));
+    assert.deepEqual(again.sent.at(-1), { type: "post", room: "lobby", text: "typed offline", ref });
+  });
+
+  test("does not resend a post whose message came back in the recovered history", () => {
+    const { client, events, socket } = connectedClient();
+    const ref = client.post("lobby", "stored before the drop");
+    socket.drop();
+    mock.timers.tick(10_000);
+    const again = ScriptedSocket.last();
+    again.open();
+    const stored = message("lobby", 1, { name: "Ada", text: "stored before the drop", ref });
+    again.receive(joined("lobby", "Ada", { offset: 1, recovered: true, history: [stored] }));
+    assert.equal(again.sent.filter((f) => f.type === "post").length, 0);
+    assert.deepEqual(events.of("sent").map((s) => s.ref), [ref]);
+  });
+
+  test("resends a post the server never stored", () => {
+    const { client, socket } = connectedClient();
+    const ref = client.post("lobby", "lost in the drop");
+    socket.drop();
+    mock.timers.tick(10_000);
+    const again = ScriptedSocket.last();
+    again.open();
+    again.receive(joined("lobby", "Ada", { recovered: true }));
+    assert.deepEqual(again.sent.at(-1), { type: "post", room: "lobby", text: "lost in the drop", ref });
+  });
+
+  test("a message from someone else with the same ref settles nothing", () => {
+    const { client, events, socket } = connectedClient();
+    const ref = client.post("lobby", "mine");
+    socket.receive(message("lobby", 1, { name: "Eve", text: "forged", ref }));
+    assert.deepEqual(events.of("sent"), []);
+  });
+
+  test("a refused post is reported failed with the server's reason", () => {
+    const { client, events, socket } = connectedClient();
+    const ref = client.post("lobby", "x");
+    socket.receive({ type: "error", code: "text_too_long", message: "too long", ref });
+    assert.deepEqual(events.of("failed"), [
+      { ref, room: "lobby", code: "text_too_long", message: "too long" },
+    ]);
+  });
+
+  test("a post never sent in time is reported failed", () => {
+    const { client, events, socket } = connectedClient({ queueTimeoutMs: 5_000, maxDelayMs: 60_000, minDelayMs: 60_000 });
+    socket.drop();
+    const ref = client.post("lobby", "nobody hears");
+    mock.timers.tick(6_000);
+    assert.deepEqual(events.of("failed").map((f) => [f.ref, f.code]), [[ref, "timeout"]]);
+  });
+
+  test("a post that went out is never expired: only recovery can tell its fate", () => {
+    const { client, events, socket } = connectedClient({ queueTimeoutMs: 5_000, minDelayMs: 60_000, maxDelayMs: 60_000 });
+    client.post("lobby", "sent, then the line dropped");
+    socket.drop();
+    mock.timers.tick(30_000);
+    assert.deepEqual(events.of("failed"), []);
+  });
+
+  test("an unanswered post means a dead connection: it is dropped and reopened", () => {
+    const { client, socket } = connectedClient({ ackTimeoutMs: 3_000 });
+    client.post("lobby", "into the void");
+    mock.timers.tick(4_000);
+    assert.equal(socket.closedWith?.code, 4002);
+    assert.equal(client.state, "reconnecting");
+    mock.timers.tick(10_000);
+    assert.equal(ScriptedSocket.all.length, 2);
+  });
+});

@@ -392,16 +392,20 @@ mod tests {
         publisher.publish(room, name("Announcer"), text).await
     }
 
-    #[tokio::test]
-    async fn requests_fail_fast_while_the_connection_is_being_opened() {
-        // A peer that accepts TCP but never answers the upgrade.
+    /// A listener on an ephemeral port whose behaviour the test scripts, and
+    /// the WebSocket URL that reaches it.
+    async fn scripted_peer() -> (tokio::net::TcpListener, String) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let url = format!(
-            "ws://{}/ws",
-            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-        );
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        (listener, format!("ws://{addr}/ws"))
+    }
+
+    #[tokio::test]
+    async fn requests_fail_fast_while_the_connection_is_being_opened() {
+        // A peer that accepts TCP but never answers the upgrade.
+        let (listener, url) = scripted_peer().await;
         let publisher = Publisher::start(url, "s".into());
         let (_stalled, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -413,13 +417,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_lost_with_the_connection_is_reported_as_interrupted() {
         // A peer that completes the upgrade, reads one request, and drops.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let url = format!(
-            "ws://{}/ws",
-            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-        );
+        let (listener, url) = scripted_peer().await;
         let peer = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
             // tungstenite fixes the callback's error type to a whole response.

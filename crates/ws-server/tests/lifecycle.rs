@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Client, start_server, start_server_with};
-use protocol::CloseCode;
+use protocol::{CloseCode, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -55,4 +55,74 @@ async fn silent_clients_are_closed_with_heartbeat_timeout() {
     let mut tcp = common::raw_connection(&server).await;
     let code = common::raw_close_code(&mut tcp).await;
     assert_eq!(code, CloseCode::HEARTBEAT_TIMEOUT.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_as_slow_without_holding_back_others() {
+    let server = start_server_with(|s| {
+        s.outbox_capacity = 256;
+        s.outbox_max_bytes = 256 * 1024;
+    })
+    .await;
+    // A member whose socket has a tiny receive buffer, so that what it does
+    // not read backs up into its outbox on the server instead of into
+    // kernel buffers.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap_or_else(|e| panic!("{e}"));
+    socket
+        .set_recv_buffer_size(4096)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tcp = socket
+        .connect(server.addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ws, _) = tokio_tungstenite::client_async(
+        common::request(&server.url(), Some(common::ORIGIN), None),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let tokio_tungstenite::MaybeTlsStream::Plain(mut slow) = ws.into_inner() else {
+        panic!("plain TCP expected");
+    };
+    let join = serde_json::json!({"type": "join", "room": "flood", "name": "Slow"}).to_string();
+    common::write_raw_frame(&mut slow, 0x1, join.as_bytes()).await;
+    // Read up to `joined` (the welcome may already have been buffered, and
+    // dropped, by the handshake's reader).
+    loop {
+        let (_, payload) = common::read_raw_frame(&mut slow).await;
+        if String::from_utf8_lossy(&payload).contains("\"type\":\"joined\"") {
+            break;
+        }
+    }
+
+    let mut fast = Client::joined(&server, "flood", "Fast").await;
+    let mut service =
+        Client::connect_service(&server, ws_server::settings::DEV_SERVICE_SECRET).await;
+    let total = 3000;
+    // One publish at a time, each acknowledged, so that the reading member
+    // can keep up and only the member that does not read falls behind.
+    let flood = tokio::spawn(async move {
+        let text = "x".repeat(2000);
+        for i in 0..total {
+            service
+                .send_json(serde_json::json!({"type": "publish", "room": "flood",
+                                              "name": "Flood", "text": text,
+                                              "ref": format!("f{i}")}))
+                .await;
+            assert!(matches!(service.recv().await, ServerMessage::Ack { .. }));
+        }
+    });
+    // The reader gets every message while the other is dropped.
+    let mut received = 0;
+    while received < total {
+        let message = fast.recv_chat().await;
+        if message.name.as_str() == "Flood" {
+            received += 1;
+        }
+    }
+    flood.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        common::raw_close_code(&mut slow).await,
+        CloseCode::SLOW_CONSUMER.0
+    );
 }

@@ -316,29 +316,36 @@ pub async fn write_raw_frame(tcp: &mut TcpStream, opcode: u8, payload: &[u8]) {
     tcp.write_all(&frame).await.unwrap();
 }
 
-/// Reads raw server frames (unmasked, as servers send them) until a close
-/// frame, and returns its code. Never answers pings.
-pub async fn raw_close_code(tcp: &mut TcpStream) -> u16 {
+/// Reads one raw server frame (unmasked, as servers send them): its opcode
+/// and payload.
+pub async fn read_raw_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
     use tokio::io::AsyncReadExt;
     let read = async {
-        loop {
-            let mut header = [0_u8; 2];
-            tcp.read_exact(&mut header).await.unwrap();
-            let opcode = header[0] & 0x0f;
-            let mut len = u64::from(header[1] & 0x7f);
-            if len == 126 {
-                len = u64::from(tcp.read_u16().await.unwrap());
-            } else if len == 127 {
-                len = tcp.read_u64().await.unwrap();
-            }
-            let mut payload = vec![0_u8; usize::try_from(len).unwrap()];
-            tcp.read_exact(&mut payload).await.unwrap();
-            if opcode == 0x8 {
-                return u16::from_be_bytes([payload[0], payload[1]]);
-            }
+        let mut header = [0_u8; 2];
+        tcp.read_exact(&mut header).await.unwrap();
+        let opcode = header[0] & 0x0f;
+        let mut len = u64::from(header[1] & 0x7f);
+        if len == 126 {
+            len = u64::from(tcp.read_u16().await.unwrap());
+        } else if len == 127 {
+            len = tcp.read_u64().await.unwrap();
         }
+        let mut payload = vec![0_u8; usize::try_from(len).unwrap()];
+        tcp.read_exact(&mut payload).await.unwrap();
+        (opcode, payload)
     };
     tokio::time::timeout(FRAME_DEADLINE, read)
         .await
-        .expect("a close frame arrives")
+        .expect("a frame arrives")
+}
+
+/// Reads raw server frames until a close frame, and returns its code. Never
+/// answers pings.
+pub async fn raw_close_code(tcp: &mut TcpStream) -> u16 {
+    loop {
+        let (opcode, payload) = read_raw_frame(tcp).await;
+        if opcode == 0x8 {
+            return u16::from_be_bytes([payload[0], payload[1]]);
+        }
+    }
 }

@@ -242,15 +242,14 @@ export class DuplexClient extends EventTarget {
     // Our own post, stored: settle it (after the message is shown, so a UI
     // can swap its pending item for the stored one).
     const post = message.ref && this.#posts.get(message.ref);
-    if (post && post.room === message.room && message.name === r.name) {
-      this.#posts.delete(message.ref);
-      this.#emit("sent", {
-        ref: message.ref,
-        room: message.room,
-        id: message.id,
-        offset: message.offset,
-      });
-    }
+    if (post && post.room === message.room && message.name === r.name) this.#settle(message);
+  }
+
+  /** A post of ours was stored, as `stored` ({ref, room, id, offset}) says. */
+  #settle(stored) {
+    if (!this.#posts.delete(stored.ref)) return;
+    const { ref, room, id, offset } = stored;
+    this.#emit("sent", { ref, room, id, offset });
   }
 
   #onPresence(frame) {
@@ -264,8 +263,7 @@ export class DuplexClient extends EventTarget {
   #onAck(frame) {
     // The message itself, carrying the same ref, normally came first and
     // settled the post; this covers a server that sends the ack alone.
-    if (!this.#posts.delete(frame.ref)) return;
-    this.#emit("sent", { ref: frame.ref, room: frame.room, id: frame.id, offset: frame.offset });
+    this.#settle(frame);
   }
 
   #onError(frame) {

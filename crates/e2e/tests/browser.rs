@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{Driver, Send, Stack, TwoPages, send, wait_for_message, wait_until_joined};
+use common::{
+    Driver, Send, Stack, TwoPages, click, send, type_into, wait_for_message, wait_until_joined,
+};
 use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,24 +55,9 @@ async fn the_start_page_leads_to_the_room() {
     let driver = Driver::start().await;
     let page = driver.browser().await;
     page.goto(&stack.localhost("/")).await.unwrap();
-    page.find(Locator::Css("[data-testid=name-input]"))
-        .await
-        .unwrap()
-        .send_keys("Ada Lovelace")
-        .await
-        .unwrap();
-    page.find(Locator::Css("[data-testid=room-input]"))
-        .await
-        .unwrap()
-        .send_keys("start")
-        .await
-        .unwrap();
-    page.find(Locator::Css("[data-testid=join-button]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&page, "name-input", "Ada Lovelace").await;
+    type_into(&page, "room-input", "start").await;
+    click(&page, "join-button").await;
     wait_until_joined(&page).await;
     let url = page.current_url().await.unwrap();
     assert_eq!(url.path(), "/rooms/start");

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    Send, TwoPages, message_texts, send, wait_for, wait_for_members, wait_for_message,
-    wait_for_status, wait_until_joined,
+    Send, TwoPages, click, message_texts, send, type_into, wait_for, wait_for_members,
+    wait_for_message, wait_for_status, wait_until_joined,
 };
 use fantoccini::Locator;
 
@@ -107,27 +107,9 @@ async fn an_announcement_from_the_start_page_reaches_the_room() {
     )
     .await;
 
-    admin
-        .find(Locator::Css("[data-testid=announce-room]"))
-        .await
-        .unwrap()
-        .send_keys("news")
-        .await
-        .unwrap();
-    admin
-        .find(Locator::Css("[data-testid=announce-text]"))
-        .await
-        .unwrap()
-        .send_keys("cake in the kitchen")
-        .await
-        .unwrap();
-    admin
-        .find(Locator::Css("[data-testid=announce-button]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&admin, "announce-room", "news").await;
+    type_into(&admin, "announce-text", "cake in the kitchen").await;
+    click(&admin, "announce-button").await;
     wait_for(
         &admin,
         "//*[@data-testid='notice'][contains(., 'Announced to #news')]",

@@ -290,22 +290,32 @@ pub async fn wait_for_message(page: &Client, author: &str, text: &str) -> String
         .unwrap()
 }
 
-/// Types `text` into the message box and sends it with `how`.
-pub async fn send(page: &Client, text: &str, how: Send) {
-    let input = page
-        .find(Locator::Css("[data-testid=message-input]"))
+/// Types `text` into the element with `data-testid` `testid`.
+pub async fn type_into(page: &Client, testid: &str, text: &str) {
+    page.find(Locator::Css(&format!("[data-testid={testid}]")))
+        .await
+        .unwrap()
+        .send_keys(text)
         .await
         .unwrap();
-    input.send_keys(text).await.unwrap();
+}
+
+/// Clicks the element with `data-testid` `testid`.
+pub async fn click(page: &Client, testid: &str) {
+    page.find(Locator::Css(&format!("[data-testid={testid}]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Types `text` into the message box and sends it with `how`.
+pub async fn send(page: &Client, text: &str, how: Send) {
+    type_into(page, "message-input", text).await;
     match how {
-        Send::Button => page
-            .find(Locator::Css("[data-testid=send-button]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap(),
-        Send::Enter => input.send_keys("\u{E007}").await.unwrap(),
+        Send::Button => click(page, "send-button").await,
+        Send::Enter => type_into(page, "message-input", "\u{E007}").await,
     }
 }
 

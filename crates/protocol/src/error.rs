@@ -31,6 +31,15 @@ pub enum ErrorCode {
     /// The message is reserved for service connections (`publish`,
     /// `list_rooms`).
     Forbidden,
+    /// A `join` would put the connection in more rooms than the server's
+    /// `max_rooms_per_connection` allows; leave one first.
+    TooManyRooms,
+    /// The server holds as many rooms as its `max_rooms` allows and none of
+    /// them can be let go; a new room cannot be opened now.
+    ServerBusy,
+    /// The room engine (Redis, when several servers act as one) cannot be
+    /// reached. Nothing was stored; the request may be retried later.
+    EngineUnavailable,
 }
 
 impl ErrorCode {
@@ -49,6 +58,9 @@ impl ErrorCode {
             Self::BinaryNotSupported => "binary_not_supported",
             Self::NotJoined => "not_joined",
             Self::Forbidden => "forbidden",
+            Self::TooManyRooms => "too_many_rooms",
+            Self::ServerBusy => "server_busy",
+            Self::EngineUnavailable => "engine_unavailable",
         }
     }
 }

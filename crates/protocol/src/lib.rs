@@ -12,6 +12,7 @@
 
 mod close;
 mod decode;
+pub mod encoded;
 mod error;
 mod message;
 mod names;

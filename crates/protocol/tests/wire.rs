@@ -241,6 +241,9 @@ fn error_codes_serialize_as_their_documented_names() {
         ErrorCode::BinaryNotSupported,
         ErrorCode::NotJoined,
         ErrorCode::Forbidden,
+        ErrorCode::TooManyRooms,
+        ErrorCode::ServerBusy,
+        ErrorCode::EngineUnavailable,
     ];
     for code in codes {
         assert_eq!(to_value(&code), json!(code.as_str()));

@@ -1,14 +1,20 @@
-//! The chat: the [`Component`] that turns protocol messages into hub actions.
+//! The chat: the [`Component`] that turns protocol messages into engine
+//! requests.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use log::debug;
-use protocol::{ClientFrame, ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use protocol::{
+    ClientFrame, ClientMessage, DisplayName, ErrorCode, PROTOCOL_VERSION, RoomName, ServerMessage,
+};
 use subtle::ConstantTimeEq;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::http::{Extensions, header};
 
 use crate::component::{Component, Connection, ConnectionError, Rejection};
-use crate::hub::Hub;
+use crate::engine::{Draft, Engine, Join};
 
 /// What a connection may do. Set during the handshake, kept in the
 /// connection's extensions.
@@ -21,66 +27,118 @@ pub enum Role {
     Service,
 }
 
+/// The rooms one connection is in, with the name it shows in each. Kept in
+/// the connection's extensions: only that connection's callbacks touch it,
+/// and they never overlap, so its lock is never contended and posts in
+/// different rooms share no lock here.
+#[derive(Debug, Clone, Default)]
+struct Memberships(Arc<Mutex<BTreeMap<RoomName, DisplayName>>>);
+
+impl Memberships {
+    fn of(conn: &Connection) -> Self {
+        conn.extensions().get::<Self>().cloned().unwrap_or_default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<RoomName, DisplayName>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The chat application: rooms with presence and history; members join,
 /// post and leave; services publish and list rooms.
 #[derive(Debug, Clone)]
 pub struct Chat {
-    hub: Hub,
+    engine: Engine,
     /// The `Authorization: Bearer` secret of service connections; `None`
     /// when they are disabled.
     service_secret: Option<String>,
+    /// Rooms one connection may be in at once.
+    max_rooms_per_connection: usize,
 }
 
 impl Chat {
-    /// A chat over `hub`, accepting service connections that present
-    /// `service_secret` (none when it is empty).
+    /// A chat over `engine`, accepting service connections that present
+    /// `service_secret` (none when it is empty), letting each connection
+    /// into at most `max_rooms_per_connection` rooms.
     #[must_use]
-    pub fn new(hub: Hub, service_secret: &str) -> Self {
+    pub fn new(engine: Engine, service_secret: &str, max_rooms_per_connection: usize) -> Self {
         Self {
-            hub,
+            engine,
             service_secret: Some(service_secret.to_owned()).filter(|s| !s.is_empty()),
+            max_rooms_per_connection,
         }
     }
 
-    /// The chat's rooms.
+    /// The chat's room engine.
     #[must_use]
-    pub fn hub(&self) -> &Hub {
-        &self.hub
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Carries out one decoded frame; returns the reply for the sender, if
-    /// it gets one of its own (some replies are queued by the hub, in order
+    /// it gets one of its own (`joined` is queued by the engine, in order
     /// with the room's other frames).
-    fn apply(&self, conn: &Connection, frame: ClientFrame) -> Option<ServerMessage> {
+    async fn apply(&self, conn: &Connection, frame: ClientFrame) -> Option<ServerMessage> {
         let reference = frame.reference;
         let is_service = conn.extensions().get::<Role>() == Some(&Role::Service);
-        let not_joined = |e: crate::hub::NotJoined, r| {
-            ServerMessage::error(ErrorCode::NotJoined, e.to_string(), r)
+        let memberships = Memberships::of(conn);
+        let not_joined = |room: &RoomName, r| {
+            ServerMessage::error(
+                ErrorCode::NotJoined,
+                format!("you have not joined room {:?}", room.as_str()),
+                r,
+            )
         };
         match frame.message {
             ClientMessage::Join { room, name, since } => {
-                self.hub.join(conn, room, name, since.as_ref(), reference);
-                None
-            }
-            ClientMessage::Leave { room } => Some(match self.hub.leave(conn.id(), &room) {
-                Ok(()) => ServerMessage::Left { room, reference },
-                Err(e) => not_joined(e, reference),
-            }),
-            ClientMessage::Post { room, text } => {
-                match self
-                    .hub
-                    .post(conn.id(), room.clone(), text, reference.clone())
-                {
-                    // Everyone, the poster included, got the message itself;
-                    // a `ref` asks for an explicit acknowledgement too.
-                    Ok(stored) => reference.map(|reference| ServerMessage::Ack {
+                let (is_member, count) = {
+                    let rooms = memberships.lock();
+                    (rooms.contains_key(&room), rooms.len())
+                };
+                if !is_member && count >= self.max_rooms_per_connection {
+                    return Some(ServerMessage::error(
+                        ErrorCode::TooManyRooms,
+                        format!(
+                            "a connection may be in at most {} rooms; leave one first",
+                            self.max_rooms_per_connection
+                        ),
                         reference,
-                        room,
-                        id: stored.id,
-                        offset: stored.offset,
-                    }),
-                    Err(e) => Some(not_joined(e, reference)),
+                    ));
                 }
+                let join = Join {
+                    conn,
+                    room: &room,
+                    name: &name,
+                    since: since.as_ref(),
+                    reference: reference.clone(),
+                };
+                match self.engine.join(join).await {
+                    Ok(()) => {
+                        memberships.lock().insert(room, name);
+                        None
+                    }
+                    Err(e) => Some(ServerMessage::error(e.code(), e.to_string(), reference)),
+                }
+            }
+            ClientMessage::Leave { room } => {
+                if memberships.lock().remove(&room).is_none() {
+                    return Some(not_joined(&room, reference));
+                }
+                self.engine.leave(conn.id(), &room).await;
+                Some(ServerMessage::Left { room, reference })
+            }
+            ClientMessage::Post { room, text } => {
+                let Some(name) = memberships.lock().get(&room).cloned() else {
+                    return Some(not_joined(&room, reference));
+                };
+                let draft = Draft {
+                    room,
+                    name,
+                    text,
+                    announcement: false,
+                    reference,
+                };
+                self.store(draft).await
             }
             ClientMessage::Publish { .. } | ClientMessage::ListRooms if !is_service => {
                 Some(ServerMessage::error(
@@ -90,20 +148,36 @@ impl Chat {
                 ))
             }
             ClientMessage::Publish { room, name, text } => {
-                let stored = self
-                    .hub
-                    .publish(room.clone(), name, text, reference.clone());
-                reference.map(|reference| ServerMessage::Ack {
-                    reference,
+                let draft = Draft {
                     room,
-                    id: stored.id,
-                    offset: stored.offset,
-                })
+                    name,
+                    text,
+                    announcement: true,
+                    reference,
+                };
+                self.store(draft).await
             }
-            ClientMessage::ListRooms => Some(ServerMessage::Rooms {
-                rooms: self.hub.rooms(),
-                reference,
+            ClientMessage::ListRooms => Some(match self.engine.rooms().await {
+                Ok(rooms) => ServerMessage::Rooms { rooms, reference },
+                Err(e) => ServerMessage::error(e.code(), e.to_string(), reference),
             }),
+        }
+    }
+
+    /// Stores a post or an announcement. Everyone in the room, the poster
+    /// included, gets the message itself; a `ref` asks for an explicit
+    /// acknowledgement too, and gets the error if nothing was stored.
+    async fn store(&self, draft: Draft) -> Option<ServerMessage> {
+        let reference = draft.reference.clone();
+        let room = draft.room.clone();
+        match self.engine.publish(draft).await {
+            Ok(stored) => reference.map(|reference| ServerMessage::Ack {
+                reference,
+                room,
+                id: stored.id,
+                offset: stored.offset,
+            }),
+            Err(e) => Some(ServerMessage::error(e.code(), e.to_string(), reference)),
         }
     }
 }
@@ -114,6 +188,7 @@ impl Component for Chat {
         request: &Request,
         extensions: &mut Extensions,
     ) -> Result<(), Rejection> {
+        extensions.insert(Memberships::default());
         let Some(authorization) = request.headers().get(header::AUTHORIZATION) else {
             extensions.insert(Role::Member);
             return Ok(());
@@ -144,7 +219,7 @@ impl Component for Chat {
     async fn on_message(&self, conn: &Connection, message: Message) {
         let reply = match message {
             Message::Text(text) => match ClientFrame::decode(&text) {
-                Ok(frame) => self.apply(conn, frame),
+                Ok(frame) => self.apply(conn, frame).await,
                 Err(e) => Some(ServerMessage::error(e.code, e.message, e.reference)),
             },
             Message::Binary(_) => Some(ServerMessage::error(
@@ -160,7 +235,10 @@ impl Component for Chat {
     }
 
     async fn on_close(&self, conn: &Connection) {
-        self.hub.disconnect(conn.id());
+        let rooms = std::mem::take(&mut *Memberships::of(conn).lock());
+        for room in rooms.keys() {
+            self.engine.leave(conn.id(), room).await;
+        }
     }
 
     async fn on_error(&self, conn: &Connection, error: &ConnectionError) {

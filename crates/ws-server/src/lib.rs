@@ -7,30 +7,53 @@
 //! component to refuse foreign origins, as Ratchet's decorator of that name
 //! does.
 //!
-//! Data flows one way: socket → connection → component → hub → outboxes →
-//! sockets.
+//! Rooms live in an [`Engine`]: in this process ([`engine::MemoryEngine`],
+//! the default) or in Redis ([`engine::RedisEngine`]), where any number of
+//! instances act as one server.
+//!
+//! Data flows one way: socket → connection → component → engine → local
+//! room → outboxes → sockets.
 
 pub mod chat;
 pub mod component;
 mod connection;
-pub mod hub;
+pub mod engine;
 pub mod origin;
 pub mod server;
 pub mod settings;
 
 pub use chat::Chat;
 pub use component::{Component, Connection, ConnectionError, Rejection};
-pub use hub::Hub;
+pub use engine::Engine;
 pub use origin::OriginCheck;
 pub use settings::Settings;
 
+use log::error;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Serves the chat on `listener` with `settings` until `shutdown` is
-/// cancelled. This is what the binary runs; tests run it on port 0.
+/// cancelled, then waits for the engine's tasks. This is what the binary
+/// runs; tests run it on port 0.
 pub async fn serve_chat(listener: TcpListener, settings: Settings, shutdown: CancellationToken) {
-    let chat = Chat::new(Hub::new(settings.history_size), &settings.service_secret);
+    let tracker = TaskTracker::new();
+    let engine = match Engine::start(&settings, &shutdown, &tracker) {
+        Ok(engine) => engine,
+        Err(e) => {
+            error!("cannot start the {:?} engine: {e}", settings.engine);
+            return;
+        }
+    };
+    let chat = Chat::new(
+        engine,
+        &settings.service_secret,
+        settings.max_rooms_per_connection,
+    );
     let component = OriginCheck::new(chat, &settings.allowed_origins);
     server::run(listener, settings, component, shutdown).await;
+    // Connections are closed, so every room has let its members go; what
+    // remains stops on `shutdown`.
+    tracker.close();
+    tracker.wait().await;
 }

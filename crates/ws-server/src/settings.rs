@@ -53,7 +53,45 @@ pub struct Settings {
     /// present as `Authorization: Bearer SECRET`. Empty disables them. The
     /// default suits local development only: set your own in production.
     pub service_secret: String,
+    /// Where rooms live: `memory` (this process alone) or `redis` (any
+    /// number of instances pointed at one Redis act as one server).
+    pub engine: EngineKind,
+    /// The Redis server of the `redis` engine.
+    pub redis_url: String,
+    /// Rooms one connection may be in at once; one more `join` gets
+    /// `too_many_rooms`.
+    pub max_rooms_per_connection: usize,
+    /// Rooms this instance holds at once (with members, or idle and not yet
+    /// dropped). When full, the longest-idle room is dropped early to make
+    /// room; when none is idle, a new room gets `server_busy`.
+    pub max_rooms: usize,
+    /// A room with no members is dropped, history included, this long after
+    /// its last member left or its last message was stored. A room opened
+    /// again later starts a new epoch.
+    #[serde(with = "humantime_serde")]
+    pub room_idle_ttl: Duration,
+    /// `redis` engine: how long an instance's presence entries outlive its
+    /// last refresh (refreshed every third of this). The members of an
+    /// instance that died without a word are gone, with `member_left`, within
+    /// this plus a third.
+    #[serde(with = "humantime_serde")]
+    pub presence_ttl: Duration,
 }
+
+/// Which engine holds the rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// In this process's memory: nothing to install; one instance.
+    #[default]
+    Memory,
+    /// In Redis: several instances act as one.
+    Redis,
+}
+
+/// The shortest `presence_ttl`: refreshes every third of it must not crowd
+/// Redis, and a round trip must fit well inside it.
+const MIN_PRESENCE_TTL: Duration = Duration::from_millis(300);
 
 /// The built-in service secret, shared with the app-server's default so that
 /// both work together with no configuration.
@@ -78,6 +116,12 @@ impl Default for Settings {
             client_timeout: Duration::from_secs(60),
             history_size: 100,
             service_secret: DEV_SERVICE_SECRET.to_owned(),
+            engine: EngineKind::Memory,
+            redis_url: "redis://127.0.0.1:6379".to_owned(),
+            max_rooms_per_connection: 32,
+            max_rooms: 10_000,
+            room_idle_ttl: Duration::from_secs(300),
+            presence_ttl: Duration::from_secs(15),
         }
     }
 }
@@ -132,6 +176,8 @@ impl Settings {
             ("max_frame_bytes", self.max_frame_bytes),
             ("outbox_capacity", self.outbox_capacity),
             ("outbox_max_bytes", self.outbox_max_bytes),
+            ("max_rooms_per_connection", self.max_rooms_per_connection),
+            ("max_rooms", self.max_rooms),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return invalid(&format!("{name} must be at least 1"));
@@ -140,9 +186,23 @@ impl Settings {
             ("handshake_timeout", self.handshake_timeout),
             ("heartbeat_interval", self.heartbeat_interval),
             ("client_timeout", self.client_timeout),
+            ("room_idle_ttl", self.room_idle_ttl),
         ];
         if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
             return invalid(&format!("{name} must be longer than zero"));
+        }
+        if self.presence_ttl < MIN_PRESENCE_TTL {
+            return invalid(&format!(
+                "presence_ttl must be at least {MIN_PRESENCE_TTL:?}: instances refresh it every third"
+            ));
+        }
+        if self.engine == EngineKind::Redis
+            && let Err(e) = redis::Client::open(self.redis_url.as_str())
+        {
+            return invalid(&format!(
+                "redis_url {:?} is not a Redis URL (redis://host:port): {e}",
+                self.redis_url
+            ));
         }
         Ok(())
     }
@@ -232,12 +292,40 @@ mod tests {
             ("DUPLEX_WS_HEARTBEAT_INTERVAL", "0s"),
             ("DUPLEX_WS_CLIENT_TIMEOUT", "0s"),
             ("DUPLEX_WS_PATH", "ws"),
+            ("DUPLEX_WS_MAX_ROOMS", "0"),
+            ("DUPLEX_WS_MAX_ROOMS_PER_CONNECTION", "0"),
+            ("DUPLEX_WS_ROOM_IDLE_TTL", "0s"),
+            ("DUPLEX_WS_PRESENCE_TTL", "10ms"),
         ] {
             let result = Settings::load_from(None, env(&[(var, value)]));
             let message = result.err().map(|e| e.to_string()).unwrap_or_default();
             let setting = var.trim_start_matches("DUPLEX_WS_").to_ascii_lowercase();
             assert!(message.contains(&setting), "{var}={value}: {message:?}");
         }
+    }
+
+    #[test]
+    fn the_engine_and_its_redis_url_are_settings() -> Result<(), config::ConfigError> {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("DUPLEX_WS_ENGINE", "redis"),
+                ("DUPLEX_WS_REDIS_URL", "redis://cache:6380"),
+            ]),
+        )?;
+        assert_eq!(settings.engine, EngineKind::Redis);
+        assert_eq!(settings.redis_url, "redis://cache:6380");
+        let bad = Settings::load_from(
+            None,
+            env(&[
+                ("DUPLEX_WS_ENGINE", "redis"),
+                ("DUPLEX_WS_REDIS_URL", "http://nope"),
+            ]),
+        );
+        let message = bad.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("redis_url"), "{message}");
+        assert!(Settings::load_from(None, env(&[("DUPLEX_WS_ENGINE", "etcd")])).is_err());
+        Ok(())
     }
 
     #[test]

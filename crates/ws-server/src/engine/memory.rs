@@ -1,0 +1,346 @@
+//! The in-memory engine: every room in this process, each behind its own
+//! lock.
+//!
+//! The map of rooms is locked only to find, create or drop a room; a room's
+//! own lock covers its order: assigning an offset, appending the encoded
+//! message to its history and queueing the frame for its members happen
+//! under it, and so does a join's history snapshot, so a joiner's history
+//! ends exactly where its live messages begin. Posts in different rooms
+//! never wait for each other. Queueing never waits (a full outbox closes
+//! that client), so holding a room's lock across it costs little.
+//!
+//! History is kept encoded: a join splices stored entries into its frame
+//! rather than serializing the messages again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use log::debug;
+use protocol::encoded::{self, JoinedHead};
+use protocol::{Epoch, Position, RoomInfo, RoomName};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::local::{LocalRoom, presence_frame};
+use super::{Draft, EngineError, Join, Stored};
+use crate::component::ConnectionId;
+use crate::settings::Settings;
+
+/// The longest pause between two sweeps for idle rooms; with a short
+/// `room_idle_ttl`, sweeps come at half of it.
+const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Rooms in this process; a cheap clonable handle.
+#[derive(Debug, Clone)]
+pub struct MemoryEngine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    rooms: Mutex<HashMap<RoomName, Arc<Room>>>,
+    history_size: usize,
+    max_rooms: usize,
+    room_idle_ttl: Duration,
+}
+
+#[derive(Debug)]
+struct Room {
+    state: Mutex<RoomState>,
+}
+
+#[derive(Debug)]
+struct RoomState {
+    /// Names this room's history; a new one whenever the room is opened
+    /// again after being dropped, so old offsets are never taken for new.
+    epoch: Epoch,
+    /// The offset of the latest message; 0 before the first.
+    last_offset: u64,
+    /// The latest messages, oldest first, at most `history_size`, encoded.
+    history: VecDeque<Entry>,
+    members: LocalRoom,
+    /// Since when the room has had no member and no message; `None` while
+    /// it has members.
+    idle_since: Option<Instant>,
+    /// Set when the room is taken out of the map: a caller that found it
+    /// just before must look again.
+    dropped: bool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    offset: u64,
+    json: String,
+}
+
+impl RoomState {
+    fn new(now: Instant) -> Self {
+        Self {
+            epoch: Epoch::generate(),
+            last_offset: 0,
+            history: VecDeque::new(),
+            members: LocalRoom::default(),
+            idle_since: Some(now),
+            dropped: false,
+        }
+    }
+
+    fn expired(&self, now: Instant, ttl: Duration) -> bool {
+        self.idle_since.is_some_and(|since| now >= since + ttl)
+    }
+
+    /// A room found idle past its time is the same as one dropped and opened
+    /// again: a new epoch and no history. The sweep may not have come yet.
+    fn expire_if_idle(&mut self, now: Instant, ttl: Duration) {
+        if self.expired(now, ttl) {
+            *self = Self::new(now);
+        }
+    }
+
+    /// The history entries a joiner at `since` should get, and whether they
+    /// are exactly what it missed.
+    fn history_since(&self, since: Option<&Position>) -> (impl Iterator<Item = &str>, bool) {
+        let oldest = self.history.front().map(|e| e.offset);
+        let from = since
+            .filter(|since| super::can_recover(since, &self.epoch, self.last_offset, oldest))
+            .map(|since| since.offset);
+        let entries = self
+            .history
+            .iter()
+            .filter(move |e| from.is_none_or(|from| e.offset > from))
+            .map(|e| e.json.as_str());
+        (entries, from.is_some())
+    }
+}
+
+impl Room {
+    fn lock(&self) -> MutexGuard<'_, RoomState> {
+        // No edit leaves a room half done across a call that can panic.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl MemoryEngine {
+    /// An empty engine with `settings`' history and room limits, and its
+    /// sweep for idle rooms on `tracker` until `shutdown`.
+    #[must_use]
+    pub fn start(settings: &Settings, shutdown: &CancellationToken, tracker: &TaskTracker) -> Self {
+        let engine = Self::new(settings);
+        let sweeper = engine.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let period = (sweeper.inner.room_idle_ttl / 2)
+                .clamp(Duration::from_millis(1), MAX_SWEEP_INTERVAL);
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = tick.tick() => sweeper.sweep(),
+                }
+            }
+        });
+        engine
+    }
+
+    /// An empty engine with no sweep task; rooms past their idle time are
+    /// then renewed when next used.
+    #[must_use]
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                rooms: Mutex::new(HashMap::new()),
+                history_size: settings.history_size,
+                max_rooms: settings.max_rooms,
+                room_idle_ttl: settings.room_idle_ttl,
+            }),
+        }
+    }
+
+    fn rooms(&self) -> MutexGuard<'_, HashMap<RoomName, Arc<Room>>> {
+        self.inner
+            .rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the room's state, creating the room if need be. Lock
+    /// order: the map, then a room, never the other way round.
+    fn with_room<T>(
+        &self,
+        name: &RoomName,
+        f: impl FnOnce(&mut RoomState) -> T,
+    ) -> Result<T, EngineError> {
+        loop {
+            let room = self.find_or_open(name)?;
+            let mut state = room.lock();
+            if state.dropped {
+                continue; // swept between the lookup and the lock
+            }
+            state.expire_if_idle(Instant::now(), self.inner.room_idle_ttl);
+            return Ok(f(&mut state));
+        }
+    }
+
+    fn find_or_open(&self, name: &RoomName) -> Result<Arc<Room>, EngineError> {
+        let mut rooms = self.rooms();
+        if let Some(room) = rooms.get(name) {
+            return Ok(Arc::clone(room));
+        }
+        if rooms.len() >= self.inner.max_rooms && !self.evict_one(&mut rooms) {
+            return Err(EngineError::ServerBusy);
+        }
+        let room = Arc::new(Room {
+            state: Mutex::new(RoomState::new(Instant::now())),
+        });
+        rooms.insert(name.clone(), Arc::clone(&room));
+        Ok(room)
+    }
+
+    /// Drops the room idle the longest, if any is idle; a room with members
+    /// is never dropped. Dropping early is the same as its idle time having
+    /// run out: it comes back with a new epoch.
+    fn evict_one(&self, rooms: &mut HashMap<RoomName, Arc<Room>>) -> bool {
+        let oldest = rooms
+            .iter()
+            .filter_map(|(name, room)| room.lock().idle_since.map(|since| (since, name)))
+            .min()
+            .map(|(_, name)| name.clone());
+        let Some(name) = oldest else {
+            return false;
+        };
+        if let Some(room) = rooms.remove(&name) {
+            room.lock().dropped = true;
+            debug!("room {name} dropped early to make room");
+        }
+        true
+    }
+
+    /// Drops every room idle past `room_idle_ttl`, history included.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let ttl = self.inner.room_idle_ttl;
+        self.rooms().retain(|name, room| {
+            let mut state = room.lock();
+            if state.expired(now, ttl) {
+                state.dropped = true;
+                debug!("room {name} dropped after {ttl:?} idle");
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// See [`super::Engine::join`].
+    ///
+    /// # Errors
+    /// [`EngineError::ServerBusy`] when the room would be one too many.
+    pub fn join(&self, join: Join<'_>) -> Result<(), EngineError> {
+        self.with_room(join.room, |state| {
+            let change = state.members.insert(join.conn, join.name);
+            state.idle_since = None;
+            // The renamed connection learns the new list from `joined`.
+            if let Some(gone) = &change.vanished {
+                let frame = presence_frame(join.room, gone, false);
+                state
+                    .members
+                    .broadcast_presence(&frame, gone, Some(join.conn.id()));
+            }
+            if let Some(new) = &change.appeared {
+                let frame = presence_frame(join.room, new, true);
+                state
+                    .members
+                    .broadcast_presence(&frame, new, Some(join.conn.id()));
+            }
+            let (entries, recovered) = state.history_since(join.since);
+            let head = JoinedHead {
+                room: join.room.clone(),
+                name: join.name.clone(),
+                epoch: state.epoch.clone(),
+                offset: state.last_offset,
+                recovered,
+                members: state.members.names().cloned().collect(),
+                reference: join.reference,
+            };
+            let _ = join.conn.send_text(head.encode(entries).into());
+        })
+    }
+
+    /// See [`super::Engine::leave`].
+    pub fn leave(&self, conn: ConnectionId, name: &RoomName) {
+        let Some(room) = self.rooms().get(name).map(Arc::clone) else {
+            return;
+        };
+        let mut state = room.lock();
+        if let Some(gone) = state.members.remove(conn) {
+            let frame = presence_frame(name, &gone, false);
+            state.members.broadcast_presence(&frame, &gone, None);
+        }
+        if state.members.is_empty() {
+            state.idle_since = Some(Instant::now());
+        }
+    }
+
+    /// See [`super::Engine::publish`].
+    ///
+    /// # Errors
+    /// [`EngineError::ServerBusy`] when the room would be one too many.
+    pub fn publish(&self, draft: Draft) -> Result<Stored, EngineError> {
+        let history_size = self.inner.history_size;
+        let mut message = draft.into_message();
+        let room = message.room.clone();
+        self.with_room(&room, |state| {
+            state.last_offset += 1;
+            message.offset = state.last_offset;
+            let entry = encoded::encode_entry(&message);
+            let frame: Utf8Bytes = encoded::message_frame(&entry).into();
+            state.members.broadcast(&frame);
+            if history_size > 0 {
+                if state.history.len() >= history_size {
+                    state.history.pop_front();
+                }
+                state.history.push_back(Entry {
+                    offset: message.offset,
+                    json: entry,
+                });
+            }
+            if state.members.is_empty() {
+                // A message keeps an empty room for another idle period.
+                state.idle_since = Some(Instant::now());
+            }
+            Stored {
+                id: message.id,
+                offset: message.offset,
+            }
+        })
+    }
+
+    /// See [`super::Engine::rooms`].
+    #[must_use]
+    pub fn rooms_with_members(&self) -> Vec<RoomInfo> {
+        let rooms: Vec<(RoomName, Arc<Room>)> = self
+            .rooms()
+            .iter()
+            .map(|(name, room)| (name.clone(), Arc::clone(room)))
+            .collect();
+        let mut listed: Vec<RoomInfo> = rooms
+            .into_iter()
+            .filter_map(|(room, r)| {
+                let members = r.lock().members.name_count();
+                (members > 0).then_some(RoomInfo { room, members })
+            })
+            .collect();
+        listed.sort_by(|a, b| a.room.cmp(&b.room));
+        listed
+    }
+
+    /// Rooms held now: with members, or idle and not yet dropped.
+    #[must_use]
+    pub fn room_count(&self) -> usize {
+        self.rooms().len()
+    }
+}

@@ -1,0 +1,241 @@
+//! The Redis engine: any number of instances pointed at one Redis act as
+//! one server.
+//!
+//! Redis holds what all instances share: each room's epoch, its offset
+//! counter, its log (the history, a stream trimmed to `history_size`) and
+//! who is present ([`store`]). A post is one script that assigns the
+//! offset, appends to the log and publishes on the room's channel. Each
+//! instance subscribes, over one pub/sub connection ([`subscriber`]), to
+//! the rooms that have members here, and runs one task per such room
+//! ([`room`]) that delivers the room's events to its local members in
+//! offset order: an event ahead of the next expected offset is preceded by
+//! the missing ones read from the log, one at or behind it is dropped, so
+//! members see neither a gap nor a duplicate, whatever the pub/sub
+//! connection lost.
+
+mod room;
+mod store;
+mod subscriber;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use log::info;
+use protocol::encoded;
+use protocol::{RoomInfo, RoomName};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::room::{Command, RoomHandle};
+use self::store::{Event, Lifetimes, RoomKeys, Store};
+use self::subscriber::Request;
+use super::{Draft, EngineError, Join, Stored};
+use crate::component::ConnectionId;
+use crate::settings::Settings;
+
+/// How long one Redis command may take before it counts as failed: a post
+/// is refused with `engine_unavailable` rather than left hanging.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long connecting to Redis may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Rooms in Redis; a cheap clonable handle.
+#[derive(Debug, Clone)]
+pub struct RedisEngine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    /// The rooms with members on this instance, each served by its task.
+    /// Locked only to find, add or remove a room and to queue a command
+    /// for it; a room task removes itself under this lock, and only when
+    /// no command is queued, so a command never reaches a task that left.
+    rooms: Mutex<HashMap<RoomName, RoomHandle>>,
+    /// Subscription changes for the pub/sub task.
+    subscriptions: mpsc::UnboundedSender<Request>,
+    /// Set while the pub/sub connection is down.
+    degraded: AtomicBool,
+    max_rooms: usize,
+    /// How often a room task renews its presence entries: a third of
+    /// `presence_ttl`, so one late refresh does not expire them.
+    refresh: Duration,
+    /// Where room tasks run.
+    tracker: TaskTracker,
+}
+
+impl Inner {
+    fn rooms(&self) -> MutexGuard<'_, HashMap<RoomName, RoomHandle>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn room_names(&self) -> Vec<RoomName> {
+        self.rooms().keys().cloned().collect()
+    }
+
+    /// Queues `command` for `room`'s task, if the room has one.
+    fn command(&self, room: &RoomName, command: Command) {
+        if let Some(handle) = self.rooms().get(room) {
+            let _ = handle.commands.send(command);
+        }
+    }
+
+    /// Hands a published event to `room`'s task. A task too far behind to
+    /// take it loses it and reads it back from the log instead.
+    fn deliver(&self, room: &RoomName, event: Event) {
+        let rooms = self.rooms();
+        if let Some(handle) = rooms.get(room) {
+            handle.deliver(event);
+        }
+    }
+}
+
+impl RedisEngine {
+    /// Starts the engine: the pub/sub task runs on `tracker` until
+    /// `shutdown`; connections to Redis are made, and remade, in the
+    /// background, so the server starts (degraded) even while Redis is
+    /// down.
+    ///
+    /// # Errors
+    /// [`EngineError::Unavailable`] when `settings.redis_url` is not a Redis
+    /// URL (settings validation refuses those first).
+    pub fn start(
+        settings: &Settings,
+        shutdown: &CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Result<Self, EngineError> {
+        let unavailable = |e: redis::RedisError| EngineError::Unavailable(e.to_string());
+        let client = redis::Client::open(settings.redis_url.as_str()).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1);
+        let conn =
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
+        let instance = uuid::Uuid::now_v7().simple().to_string();
+        info!(
+            "redis engine: instance {instance} using {}",
+            settings.redis_url
+        );
+        let store = Store::new(
+            conn,
+            instance,
+            settings.history_size,
+            Lifetimes {
+                room_idle_ttl: settings.room_idle_ttl,
+                presence_ttl: settings.presence_ttl,
+            },
+        );
+        let (subscriptions, requests) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            store,
+            rooms: Mutex::new(HashMap::new()),
+            subscriptions,
+            degraded: AtomicBool::new(false),
+            max_rooms: settings.max_rooms,
+            refresh: settings.presence_ttl / 3,
+            tracker: tracker.clone(),
+        });
+        tracker.spawn(subscriber::run(
+            Arc::clone(&inner),
+            client,
+            requests,
+            shutdown.clone(),
+        ));
+        Ok(Self { inner })
+    }
+
+    /// See [`super::Engine::join`].
+    ///
+    /// # Errors
+    /// [`EngineError::ServerBusy`] when the room would be one too many here;
+    /// [`EngineError::Unavailable`] when Redis cannot be reached.
+    pub async fn join(&self, join: Join<'_>) -> Result<(), EngineError> {
+        let (done, answer) = oneshot::channel();
+        let command = Command::Join {
+            conn: join.conn.clone(),
+            name: join.name.clone(),
+            since: join.since.cloned(),
+            reference: join.reference,
+            done,
+        };
+        {
+            let mut rooms = self.inner.rooms();
+            if !rooms.contains_key(join.room) && rooms.len() >= self.inner.max_rooms {
+                return Err(EngineError::ServerBusy);
+            }
+            let handle = rooms
+                .entry(join.room.clone())
+                .or_insert_with(|| room::spawn(&self.inner, join.room.clone()));
+            let _ = handle.commands.send(command);
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(EngineError::Unavailable("room task ended".to_owned())))
+    }
+
+    /// See [`super::Engine::leave`].
+    pub async fn leave(&self, conn: ConnectionId, room: &RoomName) {
+        let (done, answer) = oneshot::channel();
+        self.inner.command(room, Command::Leave { conn, done });
+        let _ = answer.await;
+    }
+
+    /// See [`super::Engine::publish`].
+    ///
+    /// # Errors
+    /// [`EngineError::Unavailable`] when Redis did not confirm the store.
+    pub async fn publish(&self, draft: Draft) -> Result<Stored, EngineError> {
+        let message = draft.into_message();
+        let (prefix, suffix) = encoded::entry_around_offset(&message);
+        let keys = RoomKeys::new(&message.room);
+        let (_, offset) = self
+            .inner
+            .store
+            .publish(&keys, &prefix, &suffix)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        Ok(Stored {
+            id: message.id,
+            offset,
+        })
+    }
+
+    /// See [`super::Engine::rooms`].
+    ///
+    /// # Errors
+    /// [`EngineError::Unavailable`] when Redis cannot be reached.
+    pub async fn rooms(&self) -> Result<Vec<RoomInfo>, EngineError> {
+        let mut rooms: Vec<RoomInfo> = self
+            .inner
+            .store
+            .directory()
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?
+            .into_iter()
+            .filter(|(_, members)| *members > 0)
+            .map(|(room, members)| RoomInfo { room, members })
+            .collect();
+        rooms.sort_by(|a, b| a.room.cmp(&b.room));
+        Ok(rooms)
+    }
+
+    /// Rooms with members on this instance.
+    #[must_use]
+    pub fn room_count(&self) -> usize {
+        self.inner.rooms().len()
+    }
+
+    /// Whether the pub/sub connection is down (the instance then keeps its
+    /// connections but members miss live messages until it is back, when
+    /// they get them from the log).
+    #[must_use]
+    pub fn is_degraded(&self) -> bool {
+        self.inner.degraded.load(Ordering::Relaxed)
+    }
+}

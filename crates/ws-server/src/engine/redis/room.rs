@@ -1,0 +1,443 @@
+//! One task per room with members on this instance: it joins and leaves
+//! members, and delivers the room's events to them in offset order.
+//!
+//! Everything about one room happens here, one step at a time: a join reads
+//! its history up to the offset last delivered here (the cursor), then
+//! becomes a member, so its history ends exactly where its live messages
+//! begin. An event ahead of the cursor is preceded by the missing entries,
+//! read from the log; an event at or behind it was delivered already. When
+//! the log cannot fill a gap (trimmed, or the room's epoch changed because
+//! its keys were lost), every member gets a fresh `joined` with
+//! `recovered: false` instead: the protocol's way to say "start over from
+//! here".
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use log::{debug, warn};
+use protocol::encoded::{self, JoinedHead};
+use protocol::{ClientRef, DisplayName, Epoch, Position, RoomName};
+use redis::RedisResult;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::Inner;
+use super::store::{Event, RoomKeys};
+use super::subscriber::Request;
+use crate::component::{Connection, ConnectionId};
+use crate::engine::EngineError;
+use crate::engine::local::{LocalRoom, presence_frame};
+
+/// Events queued for one room task before it counts as lagging; beyond it
+/// events are dropped and read back from the log.
+const EVENT_QUEUE: usize = 1024;
+
+/// What a room task is asked to do.
+#[derive(Debug)]
+pub(super) enum Command {
+    /// Add or rename a member and send it `joined`.
+    Join {
+        conn: Connection,
+        name: DisplayName,
+        since: Option<Position>,
+        reference: Option<ClientRef>,
+        done: oneshot::Sender<Result<(), EngineError>>,
+    },
+    /// Remove a member.
+    Leave {
+        conn: ConnectionId,
+        done: oneshot::Sender<()>,
+    },
+    /// Compare the cursor with Redis and catch up: after the pub/sub
+    /// connection came back, or after events were dropped.
+    Resync,
+}
+
+/// How the rest of the engine reaches a room task.
+#[derive(Debug)]
+pub(super) struct RoomHandle {
+    /// Joins and leaves: one at a time per connection, so few.
+    pub commands: mpsc::UnboundedSender<Command>,
+    events: mpsc::Sender<Event>,
+    /// Set when an event was dropped; cleared by a successful resync.
+    lagging: Arc<AtomicBool>,
+}
+
+impl RoomHandle {
+    /// Queues an event without waiting; a full queue marks the room as
+    /// lagging and asks it to resync instead.
+    pub fn deliver(&self, event: Event) {
+        if self.events.try_send(event).is_err() && !self.lagging.swap(true, Ordering::Relaxed) {
+            let _ = self.commands.send(Command::Resync);
+        }
+    }
+}
+
+/// Starts the task of `room` on the engine's tracker.
+pub(super) fn spawn(inner: &Arc<Inner>, room: RoomName) -> RoomHandle {
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
+    let lagging = Arc::new(AtomicBool::new(false));
+    let task = RoomTask {
+        keys: RoomKeys::new(&room),
+        room,
+        inner: Arc::clone(inner),
+        members: LocalRoom::default(),
+        subscribed: false,
+        cursor: None,
+        lagging: Arc::clone(&lagging),
+        commands: command_rx,
+        events: event_rx,
+    };
+    inner.tracker.spawn(task.run());
+    RoomHandle {
+        commands,
+        events,
+        lagging,
+    }
+}
+
+/// The last position delivered to this instance's members.
+#[derive(Debug, Clone)]
+struct Cursor {
+    epoch: Epoch,
+    offset: u64,
+}
+
+struct RoomTask {
+    room: RoomName,
+    keys: RoomKeys,
+    inner: Arc<Inner>,
+    members: LocalRoom,
+    subscribed: bool,
+    /// `None` until the room is open (subscribed, then its epoch and offset
+    /// read, in that order, so no event falls between the two).
+    cursor: Option<Cursor>,
+    lagging: Arc<AtomicBool>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::Receiver<Event>,
+}
+
+impl RoomTask {
+    async fn run(mut self) {
+        let period = self.inner.refresh;
+        let mut refresh = tokio::time::interval_at(Instant::now() + period, period);
+        refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                Some(command) = self.commands.recv() => self.on_command(command).await,
+                Some(event) = self.events.recv() => self.on_event(event).await,
+                _ = refresh.tick() => self.refresh().await,
+                else => break,
+            }
+            if self.members.is_empty() && self.retire() {
+                break;
+            }
+        }
+    }
+
+    /// Leaves the engine's map if nothing more is queued for this room.
+    fn retire(&mut self) -> bool {
+        let mut rooms = self.inner.rooms();
+        if !self.commands.is_empty() {
+            return false;
+        }
+        rooms.remove(&self.room);
+        if self.subscribed {
+            // Queued under the map lock: a task opened for this room from
+            // now on subscribes after this.
+            let _ = self.inner.subscriptions.send(Request::Unsubscribe {
+                channel: self.keys.channel.clone(),
+            });
+        }
+        true
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Join {
+                conn,
+                name,
+                since,
+                reference,
+                done,
+            } => {
+                let result = self.join(&conn, &name, since.as_ref(), reference).await;
+                let _ = done.send(result);
+            }
+            Command::Leave { conn, done } => {
+                if let Some(gone) = self.members.remove(conn)
+                    && let Err(e) = self.inner.store.release(&self.keys, &gone).await
+                {
+                    // Its entry expires with the presence TTL instead.
+                    debug!("room {}: cannot release {gone}: {e}", self.room);
+                }
+                let _ = done.send(());
+            }
+            Command::Resync => self.resync().await,
+        }
+    }
+
+    async fn open(&mut self) -> Result<Cursor, EngineError> {
+        if let Some(cursor) = &self.cursor {
+            return Ok(cursor.clone());
+        }
+        if !self.subscribed {
+            let (done, answer) = oneshot::channel();
+            let _ = self.inner.subscriptions.send(Request::Subscribe {
+                channel: self.keys.channel.clone(),
+                done,
+            });
+            match answer.await {
+                Ok(Ok(())) => self.subscribed = true,
+                Ok(Err(e)) => return Err(EngineError::Unavailable(e.to_string())),
+                Err(_) => return Err(EngineError::Unavailable("shutting down".to_owned())),
+            }
+        }
+        let (epoch, offset) = self
+            .inner
+            .store
+            .open(&self.keys)
+            .await
+            .map_err(unavailable)?;
+        let cursor = Cursor { epoch, offset };
+        self.cursor = Some(cursor.clone());
+        Ok(cursor)
+    }
+
+    async fn join(
+        &mut self,
+        conn: &Connection,
+        name: &DisplayName,
+        since: Option<&Position>,
+        reference: Option<ClientRef>,
+    ) -> Result<(), EngineError> {
+        let cursor = self.open().await?;
+        let first_here = self.members.is_empty();
+        let before = self.members.name_of(conn.id()).cloned();
+        let change = self.members.insert(conn, name);
+        let answer = async {
+            if let Some(gone) = &change.vanished {
+                self.inner.store.release(&self.keys, gone).await?;
+            }
+            let present = self.inner.store.hold(&self.keys, &change.appeared).await?;
+            let (entries, recovered) = self.history(&cursor, since).await?;
+            if first_here {
+                self.inner.store.list_room(&self.room).await?;
+            }
+            Ok::<_, redis::RedisError>((present, entries, recovered))
+        }
+        .await;
+        let (present, entries, recovered) = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Not a member after all; a renamed one keeps its old name.
+                if let Some(before) = before {
+                    self.members.insert(conn, &before);
+                } else {
+                    self.members.remove(conn.id());
+                }
+                return Err(unavailable(e));
+            }
+        };
+        let head = JoinedHead {
+            room: self.room.clone(),
+            name: name.clone(),
+            epoch: cursor.epoch,
+            offset: cursor.offset,
+            recovered,
+            members: present,
+            reference,
+        };
+        let _ = conn.send_text(head.encode(entries.iter().map(|(_, e)| e.as_str())).into());
+        Ok(())
+    }
+
+    /// What a joiner at `since` should be shown, up to the cursor, and
+    /// whether it is exactly what it missed.
+    async fn history(
+        &self,
+        cursor: &Cursor,
+        since: Option<&Position>,
+    ) -> RedisResult<(Vec<(u64, String)>, bool)> {
+        let store = &self.inner.store;
+        if let Some(since) = since
+            && since.epoch == cursor.epoch
+            && since.offset <= cursor.offset
+        {
+            if since.offset == cursor.offset {
+                return Ok((Vec::new(), true));
+            }
+            let missed = store
+                .range(&self.keys, since.offset + 1, cursor.offset)
+                .await?;
+            if complete(&missed, since.offset + 1, cursor.offset) {
+                return Ok((missed, true));
+            }
+        }
+        Ok((store.latest(&self.keys, cursor.offset).await?, false))
+    }
+
+    async fn on_event(&mut self, event: Event) {
+        let Some(cursor) = self.cursor.clone() else {
+            return; // not open yet: its open reads past this
+        };
+        match event {
+            Event::Presence { name, present } => {
+                let frame = presence_frame(&self.room, &name, present);
+                self.members.broadcast_presence(&frame, &name, None);
+            }
+            Event::Message {
+                epoch,
+                offset,
+                entry,
+            } => {
+                if epoch != cursor.epoch {
+                    self.resync().await;
+                    return;
+                }
+                if offset <= cursor.offset {
+                    return; // delivered already (read from the log)
+                }
+                if offset > cursor.offset + 1 && !self.catch_up(offset - 1).await {
+                    return;
+                }
+                if let Some(cursor) = &mut self.cursor
+                    && cursor.epoch == epoch
+                    && cursor.offset + 1 == offset
+                {
+                    self.members.broadcast(&frame(&entry));
+                    cursor.offset = offset;
+                }
+            }
+        }
+    }
+
+    /// Delivers the entries after the cursor up to `to` from the log.
+    /// Returns whether the cursor reached `to`.
+    async fn catch_up(&mut self, to: u64) -> bool {
+        let Some(cursor) = self.cursor.clone() else {
+            return false;
+        };
+        let from = cursor.offset + 1;
+        match self.inner.store.range(&self.keys, from, to).await {
+            Ok(entries) if complete(&entries, from, to) => {
+                for (_, entry) in &entries {
+                    self.members.broadcast(&frame(entry));
+                }
+                if let Some(cursor) = &mut self.cursor {
+                    cursor.offset = to;
+                }
+                true
+            }
+            Ok(_) => {
+                // Trimmed away: members cannot get exactly what they missed.
+                self.restart(None).await;
+                false
+            }
+            Err(e) => {
+                self.lag(&e);
+                false
+            }
+        }
+    }
+
+    /// Compares the cursor with the room in Redis and catches up.
+    async fn resync(&mut self) {
+        let Some(cursor) = self.cursor.clone() else {
+            return;
+        };
+        match self.inner.store.open(&self.keys).await {
+            Ok((epoch, offset)) if epoch != cursor.epoch => {
+                self.restart(Some((epoch, offset))).await;
+            }
+            Ok((_, offset)) => {
+                if offset <= cursor.offset || self.catch_up(offset).await {
+                    self.lagging.store(false, Ordering::Relaxed);
+                }
+            }
+            Err(e) => self.lag(&e),
+        }
+    }
+
+    /// Starts every member over at the room's current position (or
+    /// `at`): presence held again, and a fresh `joined` with the recent
+    /// history and `recovered: false`.
+    async fn restart(&mut self, at: Option<(Epoch, u64)>) {
+        let store = &self.inner.store;
+        let restarted = async {
+            let (epoch, offset) = match at {
+                Some(at) => at,
+                None => store.open(&self.keys).await?,
+            };
+            let present = store.hold(&self.keys, self.members.names()).await?;
+            let entries = store.latest(&self.keys, offset).await?;
+            Ok::<_, redis::RedisError>((epoch, offset, present, entries))
+        }
+        .await;
+        let (epoch, offset, present, entries) = match restarted {
+            Ok(restarted) => restarted,
+            Err(e) => return self.lag(&e),
+        };
+        warn!(
+            "room {}: its stream restarted (epoch {epoch}); members start over at offset {offset}",
+            self.room
+        );
+        for (conn, name) in self.members.connections() {
+            let head = JoinedHead {
+                room: self.room.clone(),
+                name: name.clone(),
+                epoch: epoch.clone(),
+                offset,
+                recovered: false,
+                members: present.clone(),
+                reference: None,
+            };
+            let _ = conn.send_text(head.encode(entries.iter().map(|(_, e)| e.as_str())).into());
+        }
+        self.cursor = Some(Cursor { epoch, offset });
+        self.lagging.store(false, Ordering::Relaxed);
+    }
+
+    /// Renews this instance's presence in the room and its directory entry;
+    /// retries a resync that failed.
+    async fn refresh(&mut self) {
+        if self.members.is_empty() || self.cursor.is_none() {
+            return;
+        }
+        let store = &self.inner.store;
+        let renewed = async {
+            store.hold(&self.keys, self.members.names()).await?;
+            store.list_room(&self.room).await
+        }
+        .await;
+        if let Err(e) = renewed {
+            debug!("room {}: cannot renew presence: {e}", self.room);
+        }
+        if self.lagging.load(Ordering::Relaxed) {
+            self.resync().await;
+        }
+    }
+
+    fn lag(&self, error: &redis::RedisError) {
+        if !self.lagging.swap(true, Ordering::Relaxed) {
+            warn!("room {}: behind Redis, will catch up: {error}", self.room);
+        }
+    }
+}
+
+/// Whether `entries` are exactly the offsets `from..=to`.
+fn complete(entries: &[(u64, String)], from: u64, to: u64) -> bool {
+    entries.first().map(|e| e.0) == Some(from)
+        && entries.last().map(|e| e.0) == Some(to)
+        && u64::try_from(entries.len()).is_ok_and(|n| n == to - from + 1)
+}
+
+fn frame(entry: &str) -> Utf8Bytes {
+    encoded::message_frame(entry).into()
+}
+
+fn unavailable(error: redis::RedisError) -> EngineError {
+    EngineError::Unavailable(error.to_string())
+}

@@ -1,0 +1,460 @@
+//! What the Redis engine keeps in Redis, and every command it sends.
+//!
+//! Per room `R`, every key carries `{R}` as its hash tag, so that a Redis
+//! Cluster keeps one room's keys on one shard and each script below touches
+//! a single slot:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `duplex:{R}:meta` | hash | `epoch`, and `offset`: the last offset assigned |
+//! | `duplex:{R}:log` | stream | the last `history_size` entries, id `<offset>-0`, field `m` |
+//! | `duplex:{R}:names` | hash | display name → how many instances hold it |
+//! | `duplex:{R}:holders` | sorted set | `<instance>\n<name>` scored by expiry (ms) |
+//! | channel `duplex:{R}:events` | pub/sub | messages and presence changes, in order |
+//!
+//! and, across rooms, `duplex:rooms`, a sorted set of room names scored by
+//! when an instance last said it has members there (the directory).
+//!
+//! A message's offset, its append to the log and its publication are one
+//! script, so offsets and the log never disagree and every instance sees a
+//! room's events in offset order. A room whose keys are gone (idle past
+//! its time, or a Redis that restarted empty) is opened again under a new
+//! epoch.
+
+use std::time::Duration;
+
+use protocol::{DisplayName, Epoch, RoomName};
+use redis::aio::ConnectionManager;
+use redis::{RedisResult, Script};
+
+/// Assigns the next offset, appends the entry, publishes it; returns the
+/// epoch and the offset. The entry arrives cut around its offset, which
+/// only this script knows.
+const PUBLISH: &str = r"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+local entry = ARGV[2] .. offset .. ARGV[3]
+if tonumber(ARGV[4]) > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], offset .. '-0', 'm', entry)
+end
+redis.call('PUBLISH', ARGV[5], 'm\n' .. epoch .. '\n' .. offset .. '\n' .. entry)
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
+return {epoch, offset}
+";
+
+/// Opens a room: its epoch (a new one if the room is gone) and last offset.
+const OPEN: &str = r"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return {epoch, tonumber(redis.call('HGET', KEYS[1], 'offset'))}
+";
+
+/// Holds this instance's names in a room (new ones are announced), renews
+/// their expiry, drops and announces the holders whose instance stopped
+/// renewing, and returns the names present. Time is Redis's, so that
+/// instances with skewed clocks agree.
+const HOLD: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expires = now + tonumber(ARGV[2])
+for i = 5, #ARGV do
+  if redis.call('ZADD', KEYS[2], expires, ARGV[1] .. '\n' .. ARGV[i]) == 1 then
+    if redis.call('HINCRBY', KEYS[1], ARGV[i], 1) == 1 then
+      redis.call('PUBLISH', ARGV[3], 'p\n+\n' .. ARGV[i])
+    end
+  end
+end
+for _, holder in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
+  redis.call('ZREM', KEYS[2], holder)
+  local name = string.sub(holder, string.find(holder, '\n', 1, true) + 1)
+  if redis.call('HINCRBY', KEYS[1], name, -1) <= 0 then
+    redis.call('HDEL', KEYS[1], name)
+    redis.call('PUBLISH', ARGV[3], 'p\n-\n' .. name)
+  end
+end
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+return redis.call('HKEYS', KEYS[1])
+";
+
+/// Lets go of one name of this instance in a room (announced if no other
+/// instance holds it); a room left with no name starts its idle time.
+const RELEASE: &str = r"
+if redis.call('ZREM', KEYS[2], ARGV[1] .. '\n' .. ARGV[4]) == 1 then
+  if redis.call('HINCRBY', KEYS[1], ARGV[4], -1) <= 0 then
+    redis.call('HDEL', KEYS[1], ARGV[4])
+    redis.call('PUBLISH', ARGV[2], 'p\n-\n' .. ARGV[4])
+  end
+end
+if redis.call('HLEN', KEYS[1]) == 0 then
+  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+end
+return 1
+";
+
+/// The directory of rooms with members, across instances.
+const DIRECTORY: &str = "duplex:rooms";
+
+/// The keys and channel of one room.
+#[derive(Debug, Clone)]
+pub(super) struct RoomKeys {
+    meta: String,
+    log: String,
+    names: String,
+    holders: String,
+    /// The room's pub/sub channel.
+    pub channel: String,
+}
+
+impl RoomKeys {
+    pub fn new(room: &RoomName) -> Self {
+        let key = |what: &str| format!("duplex:{{{room}}}:{what}");
+        Self {
+            meta: key("meta"),
+            log: key("log"),
+            names: key("names"),
+            holders: key("holders"),
+            channel: key("events"),
+        }
+    }
+
+    /// The room a channel belongs to.
+    pub fn room_of(channel: &str) -> Option<RoomName> {
+        let inner = channel.strip_prefix("duplex:{")?.strip_suffix("}:events")?;
+        RoomName::new(inner).ok()
+    }
+}
+
+/// One room's event as published: a message or a presence change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Event {
+    /// A stored message: its epoch, offset and encoded entry.
+    Message {
+        epoch: Epoch,
+        offset: u64,
+        entry: String,
+    },
+    /// A name appeared (`present`) or disappeared across all instances.
+    Presence { name: DisplayName, present: bool },
+}
+
+impl Event {
+    /// Parses a payload written by the scripts above.
+    pub fn parse(payload: &str) -> Option<Self> {
+        let (kind, rest) = payload.split_once('\n')?;
+        match kind {
+            "m" => {
+                let (epoch, rest) = rest.split_once('\n')?;
+                let (offset, entry) = rest.split_once('\n')?;
+                Some(Self::Message {
+                    epoch: Epoch::new(epoch).ok()?,
+                    offset: offset.parse().ok()?,
+                    entry: entry.to_owned(),
+                })
+            }
+            "p" => {
+                let (sign, name) = rest.split_once('\n')?;
+                Some(Self::Presence {
+                    name: DisplayName::new(name).ok()?,
+                    present: sign == "+",
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How long room keys live: renewed by every publish and every presence
+/// refresh; a room with no holder left keeps them `room_idle_ttl`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Lifetimes {
+    pub room_idle_ttl: Duration,
+    pub presence_ttl: Duration,
+}
+
+impl Lifetimes {
+    /// The expiry set on a room's keys while it may have members: long
+    /// enough to survive between two presence refreshes.
+    fn keep_ms(self) -> u128 {
+        (self.room_idle_ttl + self.presence_ttl).as_millis()
+    }
+}
+
+/// The scripts, loaded once and invoked by hash (EVALSHA, falling back to
+/// EVAL after a Redis restart).
+#[derive(Debug)]
+pub(super) struct Store {
+    conn: ConnectionManager,
+    instance: String,
+    history_size: usize,
+    lifetimes: Lifetimes,
+    publish: Script,
+    open: Script,
+    hold: Script,
+    release: Script,
+}
+
+impl Store {
+    pub fn new(
+        conn: ConnectionManager,
+        instance: String,
+        history_size: usize,
+        lifetimes: Lifetimes,
+    ) -> Self {
+        Self {
+            conn,
+            instance,
+            history_size,
+            lifetimes,
+            publish: Script::new(PUBLISH),
+            open: Script::new(OPEN),
+            hold: Script::new(HOLD),
+            release: Script::new(RELEASE),
+        }
+    }
+
+    /// Stores an entry cut around its offset; returns its epoch and offset.
+    pub async fn publish(
+        &self,
+        keys: &RoomKeys,
+        prefix: &str,
+        suffix: &str,
+    ) -> RedisResult<(Epoch, u64)> {
+        let (epoch, offset): (String, u64) = self
+            .publish
+            .key(&keys.meta)
+            .key(&keys.log)
+            .key(&keys.names)
+            .key(&keys.holders)
+            .arg(Epoch::generate().as_str())
+            .arg(prefix)
+            .arg(suffix)
+            .arg(self.history_size)
+            .arg(&keys.channel)
+            .arg(self.lifetimes.keep_ms().to_string())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok((parse_epoch(epoch)?, offset))
+    }
+
+    /// The room's epoch and last offset, opening it under a new epoch if it
+    /// is gone.
+    pub async fn open(&self, keys: &RoomKeys) -> RedisResult<(Epoch, u64)> {
+        let (epoch, offset): (String, u64) = self
+            .open
+            .key(&keys.meta)
+            .key(&keys.log)
+            .arg(Epoch::generate().as_str())
+            .arg(self.lifetimes.keep_ms().to_string())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok((parse_epoch(epoch)?, offset))
+    }
+
+    /// Holds `names` for this instance, renews them, sweeps holders that
+    /// expired; returns the names present in the room, sorted.
+    pub async fn hold<'a>(
+        &self,
+        keys: &RoomKeys,
+        names: impl IntoIterator<Item = &'a DisplayName>,
+    ) -> RedisResult<Vec<DisplayName>> {
+        let mut invocation = self.hold.prepare_invoke();
+        invocation
+            .key(&keys.names)
+            .key(&keys.holders)
+            .key(&keys.meta)
+            .key(&keys.log)
+            .arg(&self.instance)
+            .arg(self.lifetimes.presence_ttl.as_millis().to_string())
+            .arg(&keys.channel)
+            .arg(self.lifetimes.keep_ms().to_string());
+        for name in names {
+            invocation.arg(name.as_str());
+        }
+        let present: Vec<String> = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let mut present: Vec<DisplayName> = present
+            .into_iter()
+            .filter_map(|n| DisplayName::new(n).ok())
+            .collect();
+        present.sort();
+        Ok(present)
+    }
+
+    /// Lets go of `name` for this instance.
+    pub async fn release(&self, keys: &RoomKeys, name: &DisplayName) -> RedisResult<()> {
+        let _: i64 = self
+            .release
+            .key(&keys.names)
+            .key(&keys.holders)
+            .key(&keys.meta)
+            .key(&keys.log)
+            .arg(&self.instance)
+            .arg(&keys.channel)
+            .arg(self.lifetimes.room_idle_ttl.as_millis().to_string())
+            .arg(name.as_str())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// The log's entries with offsets `from..=to`, oldest first, at most
+    /// `history_size` of them, as `(offset, entry)`.
+    pub async fn range(
+        &self,
+        keys: &RoomKeys,
+        from: u64,
+        to: u64,
+    ) -> RedisResult<Vec<(u64, String)>> {
+        if self.history_size == 0 || from > to {
+            return Ok(Vec::new());
+        }
+        let reply: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg(&keys.log)
+            .arg(format!("{from}-0"))
+            .arg(format!("{to}-0"))
+            .arg("COUNT")
+            .arg(self.history_size)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(entries(reply))
+    }
+
+    /// The last `history_size` entries up to offset `to`, oldest first.
+    pub async fn latest(&self, keys: &RoomKeys, to: u64) -> RedisResult<Vec<(u64, String)>> {
+        if self.history_size == 0 || to == 0 {
+            return Ok(Vec::new());
+        }
+        let reply: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+            .arg(&keys.log)
+            .arg(format!("{to}-0"))
+            .arg("-")
+            .arg("COUNT")
+            .arg(self.history_size)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let mut latest = entries(reply);
+        latest.reverse();
+        Ok(latest)
+    }
+
+    /// Says, in the directory, that `room` has members here, until
+    /// `presence_ttl` from now.
+    pub async fn list_room(&self, room: &RoomName) -> RedisResult<()> {
+        let until = protocol::now_millis().saturating_add(
+            u64::try_from(self.lifetimes.presence_ttl.as_millis()).unwrap_or(u64::MAX),
+        );
+        let _: i64 = redis::cmd("ZADD")
+            .arg(DIRECTORY)
+            .arg(until)
+            .arg(room.as_str())
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Every room with a member on some instance, with its member count.
+    pub async fn directory(&self) -> RedisResult<Vec<(RoomName, usize)>> {
+        let now = protocol::now_millis();
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("ZREMRANGEBYSCORE")
+            .arg(DIRECTORY)
+            .arg("-inf")
+            .arg(format!("({now}"))
+            .query_async(&mut conn)
+            .await?;
+        let rooms: Vec<String> = redis::cmd("ZRANGE")
+            .arg(DIRECTORY)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?;
+        let rooms: Vec<RoomName> = rooms
+            .into_iter()
+            .filter_map(|r| RoomName::new(r).ok())
+            .collect();
+        let mut pipe = redis::pipe();
+        for room in &rooms {
+            pipe.cmd("HLEN").arg(RoomKeys::new(room).names);
+        }
+        let counts: Vec<usize> = pipe.query_async(&mut conn).await?;
+        Ok(rooms.into_iter().zip(counts).collect())
+    }
+}
+
+fn parse_epoch(epoch: String) -> RedisResult<Epoch> {
+    Epoch::new(epoch).map_err(|e| {
+        redis::RedisError::from((redis::ErrorKind::Parse, "bad epoch in Redis", e.to_string()))
+    })
+}
+
+/// `(offset, entry)` pairs from an XRANGE reply; ids are `<offset>-0`.
+fn entries(reply: Vec<(String, Vec<String>)>) -> Vec<(u64, String)> {
+    reply
+        .into_iter()
+        .filter_map(|(id, mut fields)| {
+            let offset = id.split_once('-')?.0.parse().ok()?;
+            // fields: ["m", entry]
+            let entry = fields.pop()?;
+            Some((offset, entry))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_a_room_carries_the_room_as_its_hash_tag() {
+        let room = RoomName::new("lobby-1").unwrap_or_else(|e| panic!("{e}"));
+        let keys = RoomKeys::new(&room);
+        for key in [
+            &keys.meta,
+            &keys.log,
+            &keys.names,
+            &keys.holders,
+            &keys.channel,
+        ] {
+            assert!(key.contains("{lobby-1}"), "{key}");
+        }
+        assert_eq!(RoomKeys::room_of(&keys.channel), Some(room));
+        assert_eq!(RoomKeys::room_of("duplex:{a b}:events"), None);
+    }
+
+    #[test]
+    fn events_parse_as_the_scripts_write_them() {
+        let epoch = Epoch::generate();
+        let payload = format!(
+            "m\n{}\n7\n{{\"id\":\"x\",\"text\":\"a\\nb\"}}",
+            epoch.as_str()
+        );
+        assert_eq!(
+            Event::parse(&payload),
+            Some(Event::Message {
+                epoch,
+                offset: 7,
+                entry: "{\"id\":\"x\",\"text\":\"a\\nb\"}".to_owned()
+            })
+        );
+        let ada = DisplayName::new("Ada").ok();
+        assert!(
+            matches!(Event::parse("p\n+\nAda"), Some(Event::Presence { name, present: true }) if Some(&name) == ada.as_ref())
+        );
+        assert!(matches!(
+            Event::parse("p\n-\nAda"),
+            Some(Event::Presence { present: false, .. })
+        ));
+        assert_eq!(Event::parse("x\nwhat"), None);
+        assert_eq!(Event::parse("m\nnot an epoch\n1\n{}"), None);
+    }
+}

@@ -2,13 +2,12 @@
 
 mod common;
 
-use common::{Client, start_server};
+use common::{Client, Engine, start};
 use protocol::ServerMessage;
 use serde_json::json;
 
-#[tokio::test]
-async fn a_post_with_a_ref_is_acknowledged_with_the_stored_id_and_offset() {
-    let server = start_server().await;
+async fn a_post_with_a_ref_is_acknowledged_with_the_stored_id_and_offset(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     ada.send_json(json!({"type": "post", "room": "lobby", "text": "hi", "ref": "c-1"}))
         .await;
@@ -29,9 +28,8 @@ async fn a_post_with_a_ref_is_acknowledged_with_the_stored_id_and_offset() {
     }
 }
 
-#[tokio::test]
-async fn a_refused_request_gets_an_error_carrying_its_ref() {
-    let server = start_server().await;
+async fn a_refused_request_gets_an_error_carrying_its_ref(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let cases = [
         (
@@ -67,9 +65,8 @@ async fn a_refused_request_gets_an_error_carrying_its_ref() {
     }
 }
 
-#[tokio::test]
-async fn join_and_leave_echo_their_ref() {
-    let server = start_server().await;
+async fn join_and_leave_echo_their_ref(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::connect(&server).await;
     ada.send_json(json!({"type": "join", "room": "lobby", "name": "Ada", "ref": "j"}))
         .await;
@@ -85,9 +82,8 @@ async fn join_and_leave_echo_their_ref() {
     ));
 }
 
-#[tokio::test]
-async fn an_invalid_ref_is_refused() {
-    let server = start_server().await;
+async fn an_invalid_ref_is_refused(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     for bad in [
         json!(5),
@@ -101,11 +97,18 @@ async fn an_invalid_ref_is_refused() {
     }
 }
 
-#[tokio::test]
-async fn a_post_without_a_ref_gets_no_separate_ack() {
-    let server = start_server().await;
+async fn a_post_without_a_ref_gets_no_separate_ack(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     ada.post_acked("lobby", "first").await;
     // The next frame after the echo is the next echo, not an ack.
     ada.post_acked("lobby", "second").await;
 }
+
+both_engines!(
+    a_post_with_a_ref_is_acknowledged_with_the_stored_id_and_offset,
+    a_refused_request_gets_an_error_carrying_its_ref,
+    join_and_leave_echo_their_ref,
+    an_invalid_ref_is_refused,
+    a_post_without_a_ref_gets_no_separate_ack,
+);

@@ -2,11 +2,10 @@
 
 mod common;
 
-use common::{Client, start_server};
+use common::{Client, Engine, start};
 
-#[tokio::test]
-async fn every_member_receives_a_post_and_the_sender_gets_it_as_ack() {
-    let server = start_server().await;
+async fn every_member_receives_a_post_and_the_sender_gets_it_as_ack(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let mut bob = Client::joined(&server, "lobby", "Bob").await;
     let mut cy = Client::joined(&server, "lobby", "Cy").await;
@@ -20,9 +19,8 @@ async fn every_member_receives_a_post_and_the_sender_gets_it_as_ack() {
     }
 }
 
-#[tokio::test]
-async fn rooms_are_isolated() {
-    let server = start_server().await;
+async fn rooms_are_isolated(engine: Engine) {
+    let server = start(engine).await;
     let mut a1 = Client::joined(&server, "one", "A1").await;
     let mut a2 = Client::joined(&server, "one", "A2").await;
     let mut b1 = Client::joined(&server, "two", "B1").await;
@@ -38,9 +36,8 @@ async fn rooms_are_isolated() {
     assert_eq!(a1.recv_chat().await.text.as_str(), "still one");
 }
 
-#[tokio::test]
-async fn a_client_can_be_in_several_rooms() {
-    let server = start_server().await;
+async fn a_client_can_be_in_several_rooms(engine: Engine) {
+    let server = start(engine).await;
     let mut both = Client::joined(&server, "one", "Both").await;
     both.join("two", "Both").await;
     let mut one = Client::joined(&server, "one", "One").await;
@@ -53,9 +50,8 @@ async fn a_client_can_be_in_several_rooms() {
     assert_eq!((first.room.as_str(), second.room.as_str()), ("one", "two"));
 }
 
-#[tokio::test]
-async fn messages_arrive_in_the_order_they_were_posted() {
-    let server = start_server().await;
+async fn messages_arrive_in_the_order_they_were_posted(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let mut bob = Client::joined(&server, "lobby", "Bob").await;
     for i in 0..50 {
@@ -67,9 +63,8 @@ async fn messages_arrive_in_the_order_they_were_posted() {
     }
 }
 
-#[tokio::test]
-async fn after_leaving_a_client_gets_nothing_more_from_the_room() {
-    let server = start_server().await;
+async fn after_leaving_a_client_gets_nothing_more_from_the_room(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let mut bob = Client::joined(&server, "lobby", "Bob").await;
     bob.join("side", "Bob").await;
@@ -87,17 +82,15 @@ async fn after_leaving_a_client_gets_nothing_more_from_the_room() {
     assert_eq!(bob.recv_error().await, "not_joined");
 }
 
-#[tokio::test]
-async fn rejoining_changes_the_name_shown() {
-    let server = start_server().await;
+async fn rejoining_changes_the_name_shown(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     ada.join("lobby", "Ada L").await;
     assert_eq!(ada.post_acked("lobby", "hi").await.name.as_str(), "Ada L");
 }
 
-#[tokio::test]
-async fn a_disconnected_member_does_not_disturb_the_room() {
-    let server = start_server().await;
+async fn a_disconnected_member_does_not_disturb_the_room(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let mut bob = Client::joined(&server, "lobby", "Bob").await;
     let gone = Client::joined(&server, "lobby", "Gone").await;
@@ -106,9 +99,8 @@ async fn a_disconnected_member_does_not_disturb_the_room() {
     assert_eq!(bob.recv_chat().await.text.as_str(), "anyone?");
 }
 
-#[tokio::test]
-async fn message_ids_are_unique() {
-    let server = start_server().await;
+async fn message_ids_are_unique(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let mut ids = std::collections::HashSet::new();
     for i in 0..20 {
@@ -116,3 +108,14 @@ async fn message_ids_are_unique() {
     }
     assert_eq!(ids.len(), 20);
 }
+
+both_engines!(
+    every_member_receives_a_post_and_the_sender_gets_it_as_ack,
+    rooms_are_isolated,
+    a_client_can_be_in_several_rooms,
+    messages_arrive_in_the_order_they_were_posted,
+    after_leaving_a_client_gets_nothing_more_from_the_room,
+    rejoining_changes_the_name_shown,
+    a_disconnected_member_does_not_disturb_the_room,
+    message_ids_are_unique,
+);

@@ -3,15 +3,14 @@
 
 mod common;
 
-use common::{Client, start_server, start_server_with};
+use common::{Client, Engine, start, start_server, start_with};
 
 fn texts(history: &[protocol::ChatMessage]) -> Vec<&str> {
     history.iter().map(|m| m.text.as_str()).collect()
 }
 
-#[tokio::test]
-async fn a_fresh_join_gets_the_recent_history_in_order() {
-    let server = start_server().await;
+async fn a_fresh_join_gets_the_recent_history_in_order(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     for text in ["one", "two", "three"] {
         ada.post_acked("lobby", text).await;
@@ -25,9 +24,8 @@ async fn a_fresh_join_gets_the_recent_history_in_order() {
     assert!(!joined.recovered, "a fresh join recovers nothing");
 }
 
-#[tokio::test]
-async fn history_keeps_only_the_configured_number_of_messages() {
-    let server = start_server_with(|s| s.history_size = 2).await;
+async fn history_keeps_only_the_configured_number_of_messages(engine: Engine) {
+    let server = start_with(engine, |s| s.history_size = 2).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     for text in ["a", "b", "c"] {
         ada.post_acked("lobby", text).await;
@@ -36,9 +34,8 @@ async fn history_keeps_only_the_configured_number_of_messages() {
     assert_eq!(texts(&bob.join("lobby", "Bob").await.history), ["b", "c"]);
 }
 
-#[tokio::test]
-async fn a_reconnecting_client_gets_exactly_what_it_missed_in_order() {
-    let server = start_server().await;
+async fn a_reconnecting_client_gets_exactly_what_it_missed_in_order(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let mut bob = Client::connect(&server).await;
     let epoch = bob.join("lobby", "Bob").await.epoch;
@@ -62,9 +59,8 @@ async fn a_reconnecting_client_gets_exactly_what_it_missed_in_order() {
     assert_eq!(bob.recv_chat().await, next);
 }
 
-#[tokio::test]
-async fn a_client_that_missed_nothing_recovers_an_empty_history() {
-    let server = start_server().await;
+async fn a_client_that_missed_nothing_recovers_an_empty_history(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::connect(&server).await;
     let first = ada.join("lobby", "Ada").await;
     ada.post_acked("lobby", "x").await;
@@ -74,9 +70,8 @@ async fn a_client_that_missed_nothing_recovers_an_empty_history() {
     assert!(joined.history.is_empty());
 }
 
-#[tokio::test]
-async fn falling_too_far_behind_is_flagged_and_gives_the_recent_history() {
-    let server = start_server_with(|s| s.history_size = 3).await;
+async fn falling_too_far_behind_is_flagged_and_gives_the_recent_history(engine: Engine) {
+    let server = start_with(engine, |s| s.history_size = 3).await;
     let mut ada = Client::connect(&server).await;
     let epoch = ada.join("lobby", "Ada").await.epoch;
     for i in 1..=6 {
@@ -92,9 +87,8 @@ async fn falling_too_far_behind_is_flagged_and_gives_the_recent_history() {
     assert!(cy.join_since("lobby", "Cy", &epoch, 3).await.recovered);
 }
 
-#[tokio::test]
-async fn a_position_ahead_of_the_room_is_not_recovered() {
-    let server = start_server().await;
+async fn a_position_ahead_of_the_room_is_not_recovered(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::connect(&server).await;
     let epoch = ada.join("lobby", "Ada").await.epoch;
     ada.post_acked("lobby", "only").await;
@@ -121,9 +115,8 @@ async fn after_a_restart_the_epoch_changes_and_recovery_is_flagged() {
     assert!(after.history.is_empty());
 }
 
-#[tokio::test]
-async fn a_quiet_room_that_emptied_recovers_without_a_false_alarm() {
-    let server = start_server().await;
+async fn a_quiet_room_that_emptied_recovers_without_a_false_alarm(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::connect(&server).await;
     let first = ada.join("quiet", "Ada").await;
     drop(ada);
@@ -137,9 +130,8 @@ async fn a_quiet_room_that_emptied_recovers_without_a_false_alarm() {
     assert!(again.history.is_empty());
 }
 
-#[tokio::test]
-async fn history_can_be_turned_off() {
-    let server = start_server_with(|s| s.history_size = 0).await;
+async fn history_can_be_turned_off(engine: Engine) {
+    let server = start_with(engine, |s| s.history_size = 0).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     assert_eq!(ada.post_acked("lobby", "ephemeral").await.offset, 1);
     let mut bob = Client::connect(&server).await;
@@ -148,9 +140,8 @@ async fn history_can_be_turned_off() {
     assert_eq!(joined.offset, 1);
 }
 
-#[tokio::test]
-async fn each_room_has_its_own_offsets() {
-    let server = start_server().await;
+async fn each_room_has_its_own_offsets(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::connect(&server).await;
     ada.join("one", "Ada").await;
     ada.join("two", "Ada").await;
@@ -158,3 +149,15 @@ async fn each_room_has_its_own_offsets() {
     assert_eq!(ada.post_acked("one", "b").await.offset, 2);
     assert_eq!(ada.post_acked("two", "c").await.offset, 1);
 }
+
+both_engines!(
+    a_fresh_join_gets_the_recent_history_in_order,
+    history_keeps_only_the_configured_number_of_messages,
+    a_reconnecting_client_gets_exactly_what_it_missed_in_order,
+    a_client_that_missed_nothing_recovers_an_empty_history,
+    falling_too_far_behind_is_flagged_and_gives_the_recent_history,
+    a_position_ahead_of_the_room_is_not_recovered,
+    a_quiet_room_that_emptied_recovers_without_a_false_alarm,
+    history_can_be_turned_off,
+    each_room_has_its_own_offsets,
+);

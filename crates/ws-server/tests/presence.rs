@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Client, start_server};
+use common::{Client, Engine, start};
 use protocol::ServerMessage;
 
 fn member_joined(frame: &ServerMessage) -> Option<(&str, &str)> {
@@ -20,9 +20,8 @@ fn member_left(frame: &ServerMessage) -> Option<(&str, &str)> {
     }
 }
 
-#[tokio::test]
-async fn a_joiner_gets_the_member_list_and_the_others_get_member_joined() {
-    let server = start_server().await;
+async fn a_joiner_gets_the_member_list_and_the_others_get_member_joined(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::connect(&server).await;
     assert_eq!(ada.join("lobby", "Ada").await.members, ["Ada"]);
 
@@ -31,9 +30,8 @@ async fn a_joiner_gets_the_member_list_and_the_others_get_member_joined() {
     assert_eq!(member_joined(&ada.recv().await), Some(("lobby", "Bob")));
 }
 
-#[tokio::test]
-async fn a_user_in_two_tabs_counts_once_and_leaves_with_the_last_tab() {
-    let server = start_server().await;
+async fn a_user_in_two_tabs_counts_once_and_leaves_with_the_last_tab(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     // An observer sharing a second room with the first tab: the hub removes
     // a closed connection from all its rooms at once, so the observer's
@@ -60,9 +58,8 @@ async fn a_user_in_two_tabs_counts_once_and_leaves_with_the_last_tab() {
     assert_eq!(member_left(&ada.recv().await), Some(("lobby", "Bob")));
 }
 
-#[tokio::test]
-async fn leaving_explicitly_announces_member_left() {
-    let server = start_server().await;
+async fn leaving_explicitly_announces_member_left(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let mut bob = Client::joined(&server, "lobby", "Bob").await;
     assert!(member_joined(&ada.recv().await).is_some());
@@ -72,9 +69,8 @@ async fn leaving_explicitly_announces_member_left() {
     assert_eq!(member_left(&ada.recv().await), Some(("lobby", "Bob")));
 }
 
-#[tokio::test]
-async fn renaming_shows_as_one_name_leaving_and_another_joining() {
-    let server = start_server().await;
+async fn renaming_shows_as_one_name_leaving_and_another_joining(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let mut bob = Client::joined(&server, "lobby", "Bob").await;
     assert!(member_joined(&ada.recv().await).is_some());
@@ -83,9 +79,8 @@ async fn renaming_shows_as_one_name_leaving_and_another_joining() {
     assert_eq!(member_joined(&ada.recv().await), Some(("lobby", "Robert")));
 }
 
-#[tokio::test]
-async fn presence_is_per_room() {
-    let server = start_server().await;
+async fn presence_is_per_room(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "one", "Ada").await;
     let mut bob = Client::connect(&server).await;
     assert_eq!(bob.join("two", "Bob").await.members, ["Bob"]);
@@ -93,3 +88,11 @@ async fn presence_is_per_room() {
     ada.post("one", "only me here").await;
     assert!(matches!(ada.recv().await, ServerMessage::Message(_)));
 }
+
+both_engines!(
+    a_joiner_gets_the_member_list_and_the_others_get_member_joined,
+    a_user_in_two_tabs_counts_once_and_leaves_with_the_last_tab,
+    leaving_explicitly_announces_member_left,
+    renaming_shows_as_one_name_leaving_and_another_joining,
+    presence_is_per_room,
+);

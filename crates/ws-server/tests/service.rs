@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Client, request, start_server, start_server_with};
+use common::{Client, Engine, request, start, start_server, start_server_with};
 use protocol::ServerMessage;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Error, http::HeaderValue};
@@ -39,9 +39,8 @@ async fn an_empty_secret_disables_service_connections() {
     assert_eq!(handshake_status(&server, "Bearer ").await, 401);
 }
 
-#[tokio::test]
-async fn published_messages_reach_members_and_history_as_announcements() {
-    let server = start_server().await;
+async fn published_messages_reach_members_and_history_as_announcements(engine: Engine) {
+    let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let mut service = Client::connect_service(&server, DEV_SERVICE_SECRET).await;
     service
@@ -66,9 +65,8 @@ async fn published_messages_reach_members_and_history_as_announcements() {
     assert_eq!(history.last(), Some(&announced));
 }
 
-#[tokio::test]
-async fn publishing_to_an_empty_room_keeps_the_message_for_later_joiners() {
-    let server = start_server().await;
+async fn publishing_to_an_empty_room_keeps_the_message_for_later_joiners(engine: Engine) {
+    let server = start(engine).await;
     let mut service = Client::connect_service(&server, DEV_SERVICE_SECRET).await;
     service
         .send_json(
@@ -86,9 +84,8 @@ async fn publishing_to_an_empty_room_keeps_the_message_for_later_joiners() {
     assert!(joined.history[0].announcement);
 }
 
-#[tokio::test]
-async fn the_service_lists_active_rooms_with_distinct_member_counts() {
-    let server = start_server().await;
+async fn the_service_lists_active_rooms_with_distinct_member_counts(engine: Engine) {
+    let server = start(engine).await;
     let _ada = Client::joined(&server, "lobby", "Ada").await;
     let _bob = Client::joined(&server, "lobby", "Bob").await;
     let _bob_tab = Client::joined(&server, "lobby", "Bob").await;
@@ -135,3 +132,9 @@ async fn a_browser_origin_cannot_smuggle_service_credentials_past_the_origin_che
         other => panic!("expected 403, got {other:?}"),
     }
 }
+
+both_engines!(
+    published_messages_reach_members_and_history_as_announcements,
+    publishing_to_an_empty_room_keeps_the_message_for_later_joiners,
+    the_service_lists_active_rooms_with_distinct_member_counts,
+);

@@ -14,6 +14,10 @@ use crate::component::{Connection, ConnectionId};
 struct Member {
     name: DisplayName,
     conn: Connection,
+    /// The presence version its member list was taken at: later events
+    /// only. (The Redis engine's events travel apart from its snapshots;
+    /// the memory engine makes both under one lock and leaves this 0.)
+    presence_seen: u64,
 }
 
 /// The local members of one room.
@@ -62,6 +66,7 @@ impl LocalRoom {
             Member {
                 name: name.clone(),
                 conn: conn.clone(),
+                presence_seen: 0,
             },
         );
         match previous {
@@ -74,6 +79,21 @@ impl LocalRoom {
                 appeared: self.hold(name),
                 vanished: None,
             },
+        }
+    }
+
+    /// Records that `conn`'s member list (in `joined`) is as of presence
+    /// `version`; see [`LocalRoom::broadcast_presence`].
+    pub fn saw_presence(&mut self, conn: ConnectionId, version: u64) {
+        if let Some(member) = self.members.get_mut(&conn) {
+            member.presence_seen = version;
+        }
+    }
+
+    /// [`LocalRoom::saw_presence`] for every member.
+    pub fn all_saw_presence(&mut self, version: u64) {
+        for member in self.members.values_mut() {
+            member.presence_seen = version;
         }
     }
 
@@ -109,15 +129,18 @@ impl LocalRoom {
 
     /// Queues a presence event about `name` for every member except those
     /// that show `name` themselves (a member is not told that it arrived or
-    /// left) and `except`.
+    /// left), `except`, and, for an event of presence `version`, those
+    /// whose member list already includes it.
     pub fn broadcast_presence(
         &self,
         frame: &Utf8Bytes,
         name: &DisplayName,
         except: Option<ConnectionId>,
+        version: Option<u64>,
     ) {
         for (id, member) in &self.members {
-            if member.name != *name && Some(*id) != except {
+            let stale = version.is_some_and(|v| v <= member.presence_seen);
+            if member.name != *name && Some(*id) != except && !stale {
                 let _ = member.conn.send_text(frame.clone());
             }
         }

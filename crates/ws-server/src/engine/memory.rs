@@ -248,13 +248,13 @@ impl MemoryEngine {
                 let frame = presence_frame(join.room, gone, false);
                 state
                     .members
-                    .broadcast_presence(&frame, gone, Some(join.conn.id()));
+                    .broadcast_presence(&frame, gone, Some(join.conn.id()), None);
             }
             if let Some(new) = &change.appeared {
                 let frame = presence_frame(join.room, new, true);
                 state
                     .members
-                    .broadcast_presence(&frame, new, Some(join.conn.id()));
+                    .broadcast_presence(&frame, new, Some(join.conn.id()), None);
             }
             let (entries, recovered) = state.history_since(join.since);
             let head = JoinedHead {
@@ -278,7 +278,7 @@ impl MemoryEngine {
         let mut state = room.lock();
         if let Some(gone) = state.members.remove(conn) {
             let frame = presence_frame(name, &gone, false);
-            state.members.broadcast_presence(&frame, &gone, None);
+            state.members.broadcast_presence(&frame, &gone, None, None);
         }
         if state.members.is_empty() {
             state.idle_since = Some(Instant::now());

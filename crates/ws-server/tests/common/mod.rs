@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -30,6 +31,154 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
     pub task: JoinHandle<()>,
+    /// The Redis this server's engine uses, kept alive as long as it.
+    pub redis: Option<Arc<RedisServer>>,
+}
+
+/// Which engine a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Memory,
+    Redis,
+}
+
+/// Runs each named `async fn(Engine)` as two tests, `memory::NAME` and
+/// `redis::NAME`: one behavioural suite, both engines.
+#[macro_export]
+macro_rules! both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::common::Engine::Memory).await;
+            })*
+        }
+        mod redis {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::common::Engine::Redis).await;
+            })*
+        }
+    };
+}
+
+/// Starts a server of `engine` with default settings; for `Redis`, with a
+/// Redis of its own.
+pub async fn start(engine: Engine) -> TestServer {
+    start_with(engine, |_| {}).await
+}
+
+/// [`start`] with settings adjusted by `adjust`.
+pub async fn start_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) -> TestServer {
+    match engine {
+        Engine::Memory => start_server_with(adjust).await,
+        Engine::Redis => start_instance(&Arc::new(RedisServer::start().await), adjust).await,
+    }
+}
+
+/// Starts a Redis-engine instance on `redis`: several of them on one Redis
+/// act as one server.
+pub async fn start_instance(
+    redis: &Arc<RedisServer>,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestServer {
+    let url = redis.url();
+    let mut server = start_server_with(|s| {
+        s.engine = ws_server::settings::EngineKind::Redis;
+        s.redis_url = url;
+        adjust(s);
+    })
+    .await;
+    server.redis = Some(Arc::clone(redis));
+    server
+}
+
+/// A `redis-server` of the test's own on a free loopback port, with no
+/// persistence; killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: std::sync::Mutex<Option<tokio::process::Child>>,
+}
+
+impl RedisServer {
+    /// Starts one on a free port, and waits until it accepts connections.
+    pub async fn start() -> Self {
+        for _ in 0..5 {
+            let port = free_port();
+            if let Some(server) = Self::start_on(port).await {
+                return server;
+            }
+        }
+        panic!("could not start redis-server on a free port");
+    }
+
+    /// Starts one on `port` (a restart on the port a killed one used);
+    /// `None` if it exits first (the port was taken).
+    pub async fn start_on(port: u16) -> Option<Self> {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "notice"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}); install it: apt-get install -y redis-server")
+            });
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(FRAME_DEADLINE, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("Ready to accept connections") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false);
+        if !ready {
+            let _ = child.kill().await;
+            return None;
+        }
+        // Keep draining its output so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Some(Self {
+            port,
+            child: std::sync::Mutex::new(Some(child)),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it with SIGKILL and waits until it is gone: its data is lost.
+    pub async fn kill(&self) {
+        let child = self.child.lock().unwrap().take();
+        if let Some(mut child) = child {
+            child.kill().await.unwrap();
+        }
+    }
+
+    /// A plain connection, for tests that look at or change what is stored.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl TestServer {
@@ -69,6 +218,7 @@ pub async fn start_server_with(adjust: impl FnOnce(&mut Settings)) -> TestServer
         addr,
         shutdown,
         task,
+        redis: None,
     }
 }
 

@@ -191,15 +191,30 @@ impl RedisEngine {
     /// # Errors
     /// [`EngineError::Unavailable`] when Redis did not confirm the store.
     pub async fn publish(&self, draft: Draft) -> Result<Stored, EngineError> {
+        let is_post = !draft.announcement;
         let message = draft.into_message();
         let (prefix, suffix) = encoded::entry_around_offset(&message);
         let keys = RoomKeys::new(&message.room);
+        // A member's post comes back through its room's task here; watch it.
+        let mut delivered = is_post
+            .then(|| {
+                let rooms = self.inner.rooms();
+                rooms.get(&message.room).map(|h| h.delivered.clone())
+            })
+            .flatten();
         let (_, offset) = self
             .inner
             .store
             .publish(&keys, &prefix, &suffix)
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        if let Some(delivered) = &mut delivered {
+            // The poster's own copy first, then its `ack`. A room that is
+            // behind (or restarted under a new epoch) does not hold the
+            // ack for longer than a command may take.
+            let _ =
+                tokio::time::timeout(RESPONSE_TIMEOUT, delivered.wait_for(|d| *d >= offset)).await;
+        }
         Ok(Stored {
             id: message.id,
             offset,

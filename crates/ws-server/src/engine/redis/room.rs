@@ -18,7 +18,7 @@ use log::{debug, warn};
 use protocol::encoded::{self, JoinedHead};
 use protocol::{ClientRef, DisplayName, Epoch, Position, RoomName};
 use redis::RedisResult;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -62,6 +62,10 @@ pub(super) struct RoomHandle {
     events: mpsc::Sender<Event>,
     /// Set when an event was dropped; cleared by a successful resync.
     lagging: Arc<AtomicBool>,
+    /// The offset last delivered to the room's members here, so that a
+    /// poster's `ack` can follow its own copy of the message, as the
+    /// protocol promises.
+    pub delivered: watch::Receiver<u64>,
 }
 
 impl RoomHandle {
@@ -79,7 +83,9 @@ pub(super) fn spawn(inner: &Arc<Inner>, room: RoomName) -> RoomHandle {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
     let lagging = Arc::new(AtomicBool::new(false));
+    let (delivered_tx, delivered) = watch::channel(0);
     let task = RoomTask {
+        delivered: delivered_tx,
         keys: RoomKeys::new(&room),
         room,
         inner: Arc::clone(inner),
@@ -95,6 +101,7 @@ pub(super) fn spawn(inner: &Arc<Inner>, room: RoomName) -> RoomHandle {
         commands,
         events,
         lagging,
+        delivered,
     }
 }
 
@@ -115,11 +122,18 @@ struct RoomTask {
     /// read, in that order, so no event falls between the two).
     cursor: Option<Cursor>,
     lagging: Arc<AtomicBool>,
+    delivered: watch::Sender<u64>,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Receiver<Event>,
 }
 
 impl RoomTask {
+    /// Moves the cursor; the one place it changes.
+    fn set_cursor(&mut self, epoch: Epoch, offset: u64) {
+        self.cursor = Some(Cursor { epoch, offset });
+        self.delivered.send_replace(offset);
+    }
+
     async fn run(mut self) {
         let period = self.inner.refresh;
         let mut refresh = tokio::time::interval_at(Instant::now() + period, period);
@@ -201,9 +215,8 @@ impl RoomTask {
             .open(&self.keys)
             .await
             .map_err(unavailable)?;
-        let cursor = Cursor { epoch, offset };
-        self.cursor = Some(cursor.clone());
-        Ok(cursor)
+        self.set_cursor(epoch.clone(), offset);
+        Ok(Cursor { epoch, offset })
     }
 
     async fn join(
@@ -229,7 +242,7 @@ impl RoomTask {
             Ok::<_, redis::RedisError>((present, entries, recovered))
         }
         .await;
-        let (present, entries, recovered) = match answer {
+        let (presence, entries, recovered) = match answer {
             Ok(answer) => answer,
             Err(e) => {
                 // Not a member after all; a renamed one keeps its old name.
@@ -247,9 +260,10 @@ impl RoomTask {
             epoch: cursor.epoch,
             offset: cursor.offset,
             recovered,
-            members: present,
+            members: presence.names,
             reference,
         };
+        self.members.saw_presence(conn.id(), presence.version);
         let _ = conn.send_text(head.encode(entries.iter().map(|(_, e)| e.as_str())).into());
         Ok(())
     }
@@ -284,9 +298,19 @@ impl RoomTask {
             return; // not open yet: its open reads past this
         };
         match event {
-            Event::Presence { name, present } => {
+            Event::Presence {
+                epoch,
+                version,
+                name,
+                present,
+            } => {
+                if epoch != cursor.epoch {
+                    self.resync().await;
+                    return;
+                }
                 let frame = presence_frame(&self.room, &name, present);
-                self.members.broadcast_presence(&frame, &name, None);
+                self.members
+                    .broadcast_presence(&frame, &name, None, Some(version));
             }
             Event::Message {
                 epoch,
@@ -303,12 +327,13 @@ impl RoomTask {
                 if offset > cursor.offset + 1 && !self.catch_up(offset - 1).await {
                     return;
                 }
-                if let Some(cursor) = &mut self.cursor
-                    && cursor.epoch == epoch
-                    && cursor.offset + 1 == offset
+                if self
+                    .cursor
+                    .as_ref()
+                    .is_some_and(|c| c.epoch == epoch && c.offset + 1 == offset)
                 {
                     self.members.broadcast(&frame(&entry));
-                    cursor.offset = offset;
+                    self.set_cursor(epoch, offset);
                 }
             }
         }
@@ -326,9 +351,7 @@ impl RoomTask {
                 for (_, entry) in &entries {
                     self.members.broadcast(&frame(entry));
                 }
-                if let Some(cursor) = &mut self.cursor {
-                    cursor.offset = to;
-                }
+                self.set_cursor(cursor.epoch, to);
                 true
             }
             Ok(_) => {
@@ -376,7 +399,7 @@ impl RoomTask {
             Ok::<_, redis::RedisError>((epoch, offset, present, entries))
         }
         .await;
-        let (epoch, offset, present, entries) = match restarted {
+        let (epoch, offset, presence, entries) = match restarted {
             Ok(restarted) => restarted,
             Err(e) => return self.lag(&e),
         };
@@ -391,12 +414,13 @@ impl RoomTask {
                 epoch: epoch.clone(),
                 offset,
                 recovered: false,
-                members: present.clone(),
+                members: presence.names.clone(),
                 reference: None,
             };
             let _ = conn.send_text(head.encode(entries.iter().map(|(_, e)| e.as_str())).into());
         }
-        self.cursor = Some(Cursor { epoch, offset });
+        self.members.all_saw_presence(presence.version);
+        self.set_cursor(epoch, offset);
         self.lagging.store(false, Ordering::Relaxed);
     }
 

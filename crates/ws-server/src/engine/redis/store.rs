@@ -6,7 +6,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `duplex:{R}:meta` | hash | `epoch`, and `offset`: the last offset assigned |
+//! | `duplex:{R}:meta` | hash | `epoch`; `offset`, the last offset assigned; `presence`, a counter of presence changes |
 //! | `duplex:{R}:log` | stream | the last `history_size` entries, id `<offset>-0`, field `m` |
 //! | `duplex:{R}:names` | hash | display name → how many instances hold it |
 //! | `duplex:{R}:holders` | sorted set | `<instance>\n<name>` scored by expiry (ms) |
@@ -62,16 +62,29 @@ return {epoch, tonumber(redis.call('HGET', KEYS[1], 'offset'))}
 
 /// Holds this instance's names in a room (new ones are announced), renews
 /// their expiry, drops and announces the holders whose instance stopped
-/// renewing, and returns the names present. Time is Redis's, so that
-/// instances with skewed clocks agree.
+/// renewing, and returns the room's presence version and the names
+/// present. Every announcement carries the room's epoch and the next
+/// presence version, so that an instance can tell which events a member
+/// list already includes. Time is Redis's, so that instances with skewed
+/// clocks agree.
 const HOLD: &str = r"
+local epoch = redis.call('HGET', KEYS[3], 'epoch')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('DEL', KEYS[4])
+  redis.call('HSET', KEYS[3], 'epoch', epoch, 'offset', 0)
+end
+local function announce(change)
+  local version = redis.call('HINCRBY', KEYS[3], 'presence', 1)
+  redis.call('PUBLISH', ARGV[3], 'p\n' .. epoch .. '\n' .. version .. '\n' .. change)
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local expires = now + tonumber(ARGV[2])
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   if redis.call('ZADD', KEYS[2], expires, ARGV[1] .. '\n' .. ARGV[i]) == 1 then
     if redis.call('HINCRBY', KEYS[1], ARGV[i], 1) == 1 then
-      redis.call('PUBLISH', ARGV[3], 'p\n+\n' .. ARGV[i])
+      announce('+' .. ARGV[i])
     end
   end
 end
@@ -80,20 +93,24 @@ for _, holder in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
   local name = string.sub(holder, string.find(holder, '\n', 1, true) + 1)
   if redis.call('HINCRBY', KEYS[1], name, -1) <= 0 then
     redis.call('HDEL', KEYS[1], name)
-    redis.call('PUBLISH', ARGV[3], 'p\n-\n' .. name)
+    announce('-' .. name)
   end
 end
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
-return redis.call('HKEYS', KEYS[1])
+return {tonumber(redis.call('HGET', KEYS[3], 'presence') or '0'), redis.call('HKEYS', KEYS[1])}
 ";
 
 /// Lets go of one name of this instance in a room (announced if no other
 /// instance holds it); a room left with no name starts its idle time.
 const RELEASE: &str = r"
+local epoch = redis.call('HGET', KEYS[3], 'epoch')
 if redis.call('ZREM', KEYS[2], ARGV[1] .. '\n' .. ARGV[4]) == 1 then
   if redis.call('HINCRBY', KEYS[1], ARGV[4], -1) <= 0 then
     redis.call('HDEL', KEYS[1], ARGV[4])
-    redis.call('PUBLISH', ARGV[2], 'p\n-\n' .. ARGV[4])
+    if epoch then
+      local version = redis.call('HINCRBY', KEYS[3], 'presence', 1)
+      redis.call('PUBLISH', ARGV[2], 'p\n' .. epoch .. '\n' .. version .. '\n-' .. ARGV[4])
+    end
   end
 end
 if redis.call('HLEN', KEYS[1]) == 0 then
@@ -144,8 +161,14 @@ pub(super) enum Event {
         offset: u64,
         entry: String,
     },
-    /// A name appeared (`present`) or disappeared across all instances.
-    Presence { name: DisplayName, present: bool },
+    /// A name appeared (`present`) or disappeared across all instances;
+    /// `version` orders presence changes within the epoch.
+    Presence {
+        epoch: Epoch,
+        version: u64,
+        name: DisplayName,
+        present: bool,
+    },
 }
 
 impl Event {
@@ -163,15 +186,26 @@ impl Event {
                 })
             }
             "p" => {
-                let (sign, name) = rest.split_once('\n')?;
+                let (epoch, rest) = rest.split_once('\n')?;
+                let (version, change) = rest.split_once('\n')?;
+                let present = change.starts_with('+');
                 Some(Self::Presence {
-                    name: DisplayName::new(name).ok()?,
-                    present: sign == "+",
+                    epoch: Epoch::new(epoch).ok()?,
+                    version: version.parse().ok()?,
+                    name: DisplayName::new(change.get(1..)?).ok()?,
+                    present,
                 })
             }
             _ => None,
         }
     }
+}
+
+/// Who is present in a room, as of a presence version.
+#[derive(Debug, Clone)]
+pub(super) struct Presence {
+    pub version: u64,
+    pub names: Vec<DisplayName>,
 }
 
 /// How long room keys live: renewed by every publish and every presence
@@ -262,12 +296,13 @@ impl Store {
     }
 
     /// Holds `names` for this instance, renews them, sweeps holders that
-    /// expired; returns the names present in the room, sorted.
+    /// expired; returns the room's presence version and the names present,
+    /// sorted.
     pub async fn hold<'a>(
         &self,
         keys: &RoomKeys,
         names: impl IntoIterator<Item = &'a DisplayName>,
-    ) -> RedisResult<Vec<DisplayName>> {
+    ) -> RedisResult<Presence> {
         let mut invocation = self.hold.prepare_invoke();
         invocation
             .key(&keys.names)
@@ -277,17 +312,19 @@ impl Store {
             .arg(&self.instance)
             .arg(self.lifetimes.presence_ttl.as_millis().to_string())
             .arg(&keys.channel)
-            .arg(self.lifetimes.keep_ms().to_string());
+            .arg(self.lifetimes.keep_ms().to_string())
+            .arg(Epoch::generate().as_str());
         for name in names {
             invocation.arg(name.as_str());
         }
-        let present: Vec<String> = invocation.invoke_async(&mut self.conn.clone()).await?;
-        let mut present: Vec<DisplayName> = present
+        let (version, names): (u64, Vec<String>) =
+            invocation.invoke_async(&mut self.conn.clone()).await?;
+        let mut names: Vec<DisplayName> = names
             .into_iter()
             .filter_map(|n| DisplayName::new(n).ok())
             .collect();
-        present.sort();
-        Ok(present)
+        names.sort();
+        Ok(Presence { version, names })
     }
 
     /// Lets go of `name` for this instance.

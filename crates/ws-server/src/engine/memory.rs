@@ -344,3 +344,159 @@ impl MemoryEngine {
         self.rooms().len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::component::{Connection, Outbox};
+    use protocol::{DisplayName, ServerMessage};
+    use tokio::sync::mpsc;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn engine(max_rooms: usize) -> MemoryEngine {
+        MemoryEngine::new(&Settings {
+            max_rooms,
+            room_idle_ttl: TTL,
+            ..Settings::default()
+        })
+    }
+
+    fn conn(id: ConnectionId) -> (Connection, mpsc::Receiver<Message>) {
+        let (outbox, rx) = Outbox::unlimited(64);
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 1000));
+        (Connection::new(id, peer, outbox, Default::default()), rx)
+    }
+
+    fn room(s: &str) -> RoomName {
+        RoomName::new(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn name(s: &str) -> DisplayName {
+        DisplayName::new(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Joins and returns the `joined` frame's epoch, offset and `recovered`.
+    fn join(
+        engine: &MemoryEngine,
+        id: ConnectionId,
+        r: &str,
+        since: Option<&Position>,
+    ) -> Result<(Epoch, u64, bool), EngineError> {
+        let (c, mut rx) = conn(id);
+        let r = room(r);
+        let n = name("Ada");
+        engine.join(Join {
+            conn: &c,
+            room: &r,
+            name: &n,
+            since,
+            reference: None,
+        })?;
+        let Ok(Message::Text(text)) = rx.try_recv() else {
+            panic!("no joined frame");
+        };
+        match serde_json::from_str(&text) {
+            Ok(ServerMessage::Joined {
+                epoch,
+                offset,
+                recovered,
+                ..
+            }) => Ok((epoch, offset, recovered)),
+            other => panic!("expected joined, got {other:?}"),
+        }
+    }
+
+    fn post(engine: &MemoryEngine, r: &str) -> Result<Stored, EngineError> {
+        engine.publish(Draft {
+            room: room(r),
+            name: name("Ada"),
+            text: protocol::MessageText::new("hi").unwrap_or_else(|e| panic!("{e}")),
+            announcement: false,
+            reference: None,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_emptied_room_is_kept_for_its_idle_time_then_dropped_with_its_history() {
+        let engine = engine(10);
+        let (epoch, _, _) = join(&engine, 1, "r", None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(post(&engine, "r").is_ok());
+        engine.leave(1, &room("r"));
+
+        tokio::time::advance(TTL - Duration::from_millis(1)).await;
+        engine.sweep();
+        assert_eq!(engine.room_count(), 1, "kept until its idle time is up");
+        let since = Position { epoch, offset: 1 };
+        let (same, _, recovered) =
+            join(&engine, 2, "r", Some(&since)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((same, recovered), (since.epoch.clone(), true));
+        engine.leave(2, &room("r"));
+
+        tokio::time::advance(TTL).await;
+        engine.sweep();
+        assert_eq!(
+            engine.room_count(),
+            0,
+            "dropped once idle for room_idle_ttl"
+        );
+        let (epoch, offset, recovered) =
+            join(&engine, 3, "r", Some(&since)).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(epoch, since.epoch, "a room opened again has a new epoch");
+        assert_eq!((offset, recovered), (0, false));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_room_past_its_idle_time_is_renewed_even_before_the_sweep() {
+        let engine = engine(10);
+        let (epoch, _, _) = join(&engine, 1, "r", None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(post(&engine, "r").is_ok());
+        engine.leave(1, &room("r"));
+        tokio::time::advance(TTL).await;
+        let since = Position {
+            epoch: epoch.clone(),
+            offset: 1,
+        };
+        let (renewed, _, recovered) =
+            join(&engine, 2, "r", Some(&since)).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(renewed, epoch);
+        assert!(!recovered);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_keeps_an_empty_room_for_another_idle_period() {
+        let engine = engine(10);
+        assert!(post(&engine, "announced").is_ok());
+        tokio::time::advance(TTL / 2).await;
+        assert!(post(&engine, "announced").is_ok());
+        tokio::time::advance(TTL / 2 + Duration::from_millis(1)).await;
+        engine.sweep();
+        assert_eq!(engine.room_count(), 1);
+        tokio::time::advance(TTL).await;
+        engine.sweep();
+        assert_eq!(engine.room_count(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_engine_drops_its_longest_idle_room_and_refuses_when_none_is_idle() {
+        let engine = engine(2);
+        assert!(join(&engine, 1, "a", None).is_ok());
+        assert!(post(&engine, "old").is_ok());
+        // "a" has a member; "old" is the only idle room, so it goes.
+        assert!(join(&engine, 2, "c", None).is_ok());
+        assert_eq!(engine.room_count(), 2);
+        let names: Vec<String> = engine
+            .rooms()
+            .keys()
+            .map(|r| r.as_str().to_owned())
+            .collect();
+        assert!(!names.contains(&"old".to_owned()), "{names:?}");
+        // Now "a" and "c" have members: nothing can go.
+        assert_eq!(post(&engine, "d").map(|_| ()), Err(EngineError::ServerBusy));
+        assert_eq!(
+            join(&engine, 3, "e", None).map(|_| ()),
+            Err(EngineError::ServerBusy)
+        );
+    }
+}

@@ -360,6 +360,20 @@ impl Client {
         }
     }
 
+    /// Leaves `room` and waits for `left`, skipping the room's traffic.
+    pub async fn leave(&mut self, room: &str) {
+        self.send_json(json!({"type": "leave", "room": room})).await;
+        loop {
+            match self.recv().await {
+                ServerMessage::Left { room: r, .. } if r.as_str() == room => return,
+                ServerMessage::Message(_)
+                | ServerMessage::MemberJoined { .. }
+                | ServerMessage::MemberLeft { .. } => {}
+                other => panic!("expected left, got {other:?}"),
+            }
+        }
+    }
+
     /// Posts `text` to `room` (no wait).
     pub async fn post(&mut self, room: &str, text: &str) {
         self.send_json(json!({"type": "post", "room": room, "text": text}))

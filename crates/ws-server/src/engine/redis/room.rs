@@ -54,6 +54,28 @@ pub(super) enum Command {
     Resync,
 }
 
+/// The answer to a command, sent once the room has settled.
+enum Answer {
+    Join(
+        oneshot::Sender<Result<(), EngineError>>,
+        Result<(), EngineError>,
+    ),
+    Leave(oneshot::Sender<()>),
+}
+
+impl Answer {
+    fn send(self) {
+        match self {
+            Self::Join(done, result) => {
+                let _ = done.send(result);
+            }
+            Self::Leave(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
 /// How the rest of the engine reaches a room task.
 #[derive(Debug)]
 pub(super) struct RoomHandle {
@@ -139,13 +161,19 @@ impl RoomTask {
         let mut refresh = tokio::time::interval_at(Instant::now() + period, period);
         refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let answer = tokio::select! {
                 Some(command) = self.commands.recv() => self.on_command(command).await,
-                Some(event) = self.events.recv() => self.on_event(event).await,
-                _ = refresh.tick() => self.refresh().await,
+                Some(event) = self.events.recv() => { self.on_event(event).await; None }
+                _ = refresh.tick() => { self.refresh().await; None }
                 else => break,
+            };
+            // A room left empty leaves the map before its last leave is
+            // answered, so whoever hears `left` finds the room gone.
+            let retired = self.members.is_empty() && self.retire();
+            if let Some(answer) = answer {
+                answer.send();
             }
-            if self.members.is_empty() && self.retire() {
+            if retired {
                 break;
             }
         }
@@ -168,7 +196,7 @@ impl RoomTask {
         true
     }
 
-    async fn on_command(&mut self, command: Command) {
+    async fn on_command(&mut self, command: Command) -> Option<Answer> {
         match command {
             Command::Join {
                 conn,
@@ -178,7 +206,7 @@ impl RoomTask {
                 done,
             } => {
                 let result = self.join(&conn, &name, since.as_ref(), reference).await;
-                let _ = done.send(result);
+                Some(Answer::Join(done, result))
             }
             Command::Leave { conn, done } => {
                 if let Some(gone) = self.members.remove(conn)
@@ -187,9 +215,12 @@ impl RoomTask {
                     // Its entry expires with the presence TTL instead.
                     debug!("room {}: cannot release {gone}: {e}", self.room);
                 }
-                let _ = done.send(());
+                Some(Answer::Leave(done))
             }
-            Command::Resync => self.resync().await,
+            Command::Resync => {
+                self.resync().await;
+                None
+            }
         }
     }
 

@@ -483,13 +483,24 @@ mod tests {
                 entry: "{\"id\":\"x\",\"text\":\"a\\nb\"}".to_owned()
             })
         );
-        let ada = DisplayName::new("Ada").ok();
-        assert!(
-            matches!(Event::parse("p\n+\nAda"), Some(Event::Presence { name, present: true }) if Some(&name) == ada.as_ref())
-        );
+        let e = Epoch::generate();
+        let e = e.as_str();
+        match Event::parse(&format!("p\n{e}\n3\n+Ada")) {
+            Some(Event::Presence {
+                name,
+                present,
+                version,
+                ..
+            }) => assert_eq!((name.as_str(), present, version), ("Ada", true, 3)),
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(
-            Event::parse("p\n-\nAda"),
-            Some(Event::Presence { present: false, .. })
+            Event::parse(&format!("p\n{e}\n4\n-Ada")),
+            Some(Event::Presence {
+                present: false,
+                version: 4,
+                ..
+            })
         ));
         assert_eq!(Event::parse("x\nwhat"), None);
         assert_eq!(Event::parse("m\nnot an epoch\n1\n{}"), None);

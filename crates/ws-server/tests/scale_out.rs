@@ -1,0 +1,399 @@
+//! Several instances on one Redis act as one server, and keep their word
+//! when Redis, the pub/sub link or an instance fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Client, RedisServer, TestServer, start_instance};
+use protocol::{ChatMessage, ServerMessage};
+use serde_json::json;
+
+/// How long a test waits for what must happen within a bound (presence
+/// expiry, a reconnect): generous, so that only a real failure trips it.
+const EVENTUAL: Duration = Duration::from_secs(15);
+
+async fn two_instances() -> (Arc<RedisServer>, TestServer, TestServer) {
+    let redis = Arc::new(RedisServer::start().await);
+    let a = start_instance(&redis, |_| {}).await;
+    let b = start_instance(&redis, |_| {}).await;
+    (redis, a, b)
+}
+
+/// Reads `n` chat messages, skipping presence events.
+async fn read_messages(client: &mut Client, n: usize) -> Vec<ChatMessage> {
+    let mut messages = Vec::with_capacity(n);
+    while messages.len() < n {
+        messages.push(client.recv_chat().await);
+    }
+    messages
+}
+
+fn texts(messages: &[ChatMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.text.as_str()).collect()
+}
+
+fn offsets(messages: &[ChatMessage]) -> Vec<u64> {
+    messages.iter().map(|m| m.offset).collect()
+}
+
+#[tokio::test]
+async fn posts_on_two_instances_reach_every_member_once_in_one_order() {
+    let (_redis, a, b) = two_instances().await;
+    let mut reader_a = Client::joined(&a, "lobby", "Reader A").await;
+    let mut reader_b = Client::joined(&b, "lobby", "Reader B").await;
+    let mut poster_a = Client::joined(&a, "lobby", "Poster A").await;
+    let mut poster_b = Client::joined(&b, "lobby", "Poster B").await;
+    const EACH: usize = 100;
+    // Both post at once, without waiting for each other.
+    let post_a = async {
+        for i in 0..EACH {
+            poster_a.post("lobby", &format!("a{i}")).await;
+        }
+    };
+    let post_b = async {
+        for i in 0..EACH {
+            poster_b.post("lobby", &format!("b{i}")).await;
+        }
+    };
+    tokio::join!(post_a, post_b);
+
+    let seen_a = read_messages(&mut reader_a, 2 * EACH).await;
+    let seen_b = read_messages(&mut reader_b, 2 * EACH).await;
+    assert_eq!(texts(&seen_a), texts(&seen_b), "one order for all");
+    let expected: Vec<u64> = (1..=2 * EACH as u64).collect();
+    assert_eq!(offsets(&seen_a), expected, "every offset once, no gap");
+    for prefix in ["a", "b"] {
+        let own: Vec<&str> = texts(&seen_a)
+            .into_iter()
+            .filter(|t| t.starts_with(prefix))
+            .collect();
+        let posted: Vec<String> = (0..EACH).map(|i| format!("{prefix}{i}")).collect();
+        assert_eq!(own, posted, "each poster's messages in its own order");
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_moves_to_the_other_instance_recovers_exactly_what_it_missed() {
+    let (_redis, a, b) = two_instances().await;
+    let mut ada = Client::joined(&a, "lobby", "Ada").await;
+    let mut bob = Client::connect(&a).await;
+    let epoch = bob.join("lobby", "Bob").await.epoch;
+    ada.post_acked("lobby", "seen").await;
+    let seen = bob.recv_chat().await;
+    drop(bob);
+    for text in ["missed 1", "missed 2"] {
+        ada.post_acked("lobby", text).await;
+    }
+
+    let mut bob = Client::connect(&b).await;
+    let joined = bob.join_since("lobby", "Bob", &epoch, seen.offset).await;
+    assert!(joined.recovered);
+    assert_eq!(texts(&joined.history), ["missed 1", "missed 2"]);
+    let live = ada.post_acked("lobby", "live").await;
+    assert_eq!(live.offset, joined.offset + 1);
+    assert_eq!(bob.recv_chat().await, live);
+}
+
+#[tokio::test]
+async fn history_survives_the_restart_of_every_instance() {
+    let (redis, a, b) = two_instances().await;
+    let mut ada = Client::connect(&a).await;
+    let epoch = ada.join("lobby", "Ada").await.epoch;
+    ada.post_acked("lobby", "before").await;
+    drop(ada);
+    a.stop().await;
+    b.stop().await;
+
+    let c = start_instance(&redis, |_| {}).await;
+    let mut ada = Client::connect(&c).await;
+    let joined = ada.join_since("lobby", "Ada", &epoch, 0).await;
+    assert!(joined.recovered, "same epoch: Redis kept the room");
+    assert_eq!(texts(&joined.history), ["before"]);
+}
+
+#[tokio::test]
+async fn presence_and_the_room_directory_span_instances() {
+    let (_redis, a, b) = two_instances().await;
+    let mut ada = Client::joined(&a, "lobby", "Ada").await;
+    let mut bob = Client::connect(&b).await;
+    assert_eq!(bob.join("lobby", "Bob").await.members, ["Ada", "Bob"]);
+    assert_eq!(
+        ada.recv().await,
+        ServerMessage::MemberJoined {
+            room: protocol::RoomName::new("lobby").unwrap(),
+            name: protocol::DisplayName::new("Bob").unwrap(),
+        }
+    );
+    // A second tab of Bob's on the other instance: still one Bob.
+    let mut bob_tab = Client::connect(&a).await;
+    assert_eq!(bob_tab.join("lobby", "Bob").await.members, ["Ada", "Bob"]);
+
+    let mut service = Client::connect_service(&a, ws_server::settings::DEV_SERVICE_SECRET).await;
+    service.send_json(json!({"type": "list_rooms"})).await;
+    match service.recv().await {
+        ServerMessage::Rooms { rooms, .. } => {
+            let rooms: Vec<(&str, usize)> =
+                rooms.iter().map(|r| (r.room.as_str(), r.members)).collect();
+            assert_eq!(rooms, [("lobby", 2)]);
+        }
+        other => panic!("expected rooms, got {other:?}"),
+    }
+
+    drop(bob);
+    // Bob is still there through the other tab: Ada's next frame is her own
+    // message, not a member_left.
+    ada.post("lobby", "still here?").await;
+    assert!(matches!(ada.recv().await, ServerMessage::Message(_)));
+    drop(bob_tab);
+    assert!(
+        matches!(ada.recv().await, ServerMessage::MemberLeft { name, .. } if name.as_str() == "Bob")
+    );
+}
+
+/// Refuses new connections to `redis` and drops its pub/sub ones, so every
+/// instance loses its subscriptions and cannot take them up again until
+/// [`readmit`] (its command connections stay). Returns the connection that
+/// did it, the one that can still undo it.
+async fn cut_subscriptions(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    let mut conn = redis.connection().await;
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let open = clients.lines().count();
+    let subscribers = clients.lines().filter(|l| l.contains(" sub=1")).count();
+    assert!(subscribers >= 2, "both instances subscribed: {clients}");
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxclients")
+        .arg(open - subscribers)
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    let killed: usize = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(killed, subscribers);
+    conn
+}
+
+async fn readmit(mut conn: redis::aio::MultiplexedConnection) {
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxclients")
+        .arg(10_000)
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_instance_that_lost_its_subscription_fills_the_gap_from_the_log() {
+    let (redis, a, b) = two_instances().await;
+    let mut ada = Client::joined(&a, "lobby", "Ada").await;
+    let mut bob = Client::joined(&b, "lobby", "Bob").await;
+    let _ = ada.recv().await; // member_joined Bob
+    ada.post_acked("lobby", "before").await;
+    assert_eq!(bob.recv_chat().await.text.as_str(), "before");
+
+    let mut service = Client::connect_service(&a, ws_server::settings::DEV_SERVICE_SECRET).await;
+    let admin = cut_subscriptions(&redis).await;
+    // Stored while no instance hears the channel: acknowledged, not yet
+    // delivered.
+    for i in 0..5 {
+        service
+            .send_json(json!({"type": "publish", "room": "lobby", "name": "Ops",
+                              "text": format!("gap {i}"), "ref": format!("g{i}")}))
+            .await;
+        assert!(matches!(service.recv().await, ServerMessage::Ack { .. }));
+    }
+    readmit(admin).await;
+
+    for member in [&mut ada, &mut bob] {
+        let got = read_messages(member, 5).await;
+        assert_eq!(texts(&got), ["gap 0", "gap 1", "gap 2", "gap 3", "gap 4"]);
+        assert_eq!(offsets(&got), [2, 3, 4, 5, 6]);
+    }
+    let after = ada.post_acked("lobby", "after").await;
+    assert_eq!(
+        bob.recv_chat().await,
+        after,
+        "no duplicate, nothing skipped"
+    );
+}
+
+#[tokio::test]
+async fn while_redis_is_down_posts_are_refused_and_afterwards_rooms_start_over() {
+    let redis = Arc::new(RedisServer::start().await);
+    let a = start_instance(&redis, |_| {}).await;
+    let b = start_instance(&redis, |_| {}).await;
+    let mut ada = Client::joined(&a, "lobby", "Ada").await;
+    let mut bob = Client::connect(&b).await;
+    let before = bob.join("lobby", "Bob").await;
+    let _ = ada.recv().await; // member_joined Bob
+    let stored = ada.post_acked("lobby", "stored").await;
+    assert_eq!(bob.recv_chat().await, stored);
+
+    redis.kill().await;
+    ada.send_json(json!({"type": "post", "room": "lobby", "text": "lost?", "ref": "p1"}))
+        .await;
+    match ada.recv().await {
+        ServerMessage::Error {
+            code, reference, ..
+        } => {
+            assert_eq!(code.as_str(), "engine_unavailable");
+            assert_eq!(
+                reference.map(|r| r.as_str().to_owned()).as_deref(),
+                Some("p1")
+            );
+        }
+        other => panic!("expected engine_unavailable, got {other:?}"),
+    }
+
+    // Redis comes back empty: the room starts over under a new epoch, and
+    // each member is told so with a fresh `joined`.
+    let port = redis.port;
+    let _redis_again = RedisServer::start_on(port)
+        .await
+        .expect("Redis restarts on its port");
+    for client in [&mut ada, &mut bob] {
+        match tokio::time::timeout(EVENTUAL, client.recv())
+            .await
+            .expect("told in time")
+        {
+            ServerMessage::Joined {
+                epoch, recovered, ..
+            } => {
+                assert_ne!(epoch.as_str(), before.epoch);
+                assert!(!recovered);
+            }
+            other => panic!("expected a fresh joined, got {other:?}"),
+        }
+    }
+    let mut posted = ada.post_acked("lobby", "after").await;
+    // Tolerate Ada hearing her own presence restored first.
+    while posted.text.as_str() != "after" {
+        posted = ada.recv_chat().await;
+    }
+    assert_eq!(posted.offset, 1, "a new epoch counts from 1");
+    assert_eq!(bob.recv_chat().await, posted, "delivered once");
+}
+
+/// A ws-server of the Redis engine in a process of its own, to be killed.
+struct Process {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl Process {
+    async fn start(redis: &RedisServer, presence_ttl: &str) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ws-server"))
+            .env("DUPLEX_WS_PORT", "0")
+            .env("DUPLEX_WS_ENGINE", "redis")
+            .env("DUPLEX_WS_REDIS_URL", redis.url())
+            .env("DUPLEX_WS_PRESENCE_TTL", presence_ttl)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let port = tokio::time::timeout(EVENTUAL, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("listening on ws://127.0.0.1:").nth(1) {
+                    return rest.split('/').next().and_then(|p| p.parse().ok());
+                }
+            }
+            None
+        })
+        .await
+        .unwrap()
+        .expect("the ws-server says where it listens");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, port }
+    }
+
+    fn server(&self) -> TestServer {
+        TestServer {
+            addr: ([127, 0, 0, 1], self.port).into(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            task: tokio::spawn(async {}),
+            redis: None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn when_an_instance_dies_its_clients_recover_elsewhere_and_its_members_expire() {
+    let redis = Arc::new(RedisServer::start().await);
+    let ttl = Duration::from_secs(1);
+    let a = start_instance(&redis, |s| s.presence_ttl = ttl).await;
+    let mut doomed = Process::start(&redis, "1s").await;
+    let d = doomed.server();
+
+    let mut ada = Client::joined(&a, "lobby", "Ada").await;
+    let _cy = Client::joined(&d, "lobby", "Cy").await;
+    let mut bob = Client::connect(&d).await;
+    let epoch = bob.join("lobby", "Bob").await.epoch;
+    for _ in 0..2 {
+        assert!(matches!(
+            ada.recv().await,
+            ServerMessage::MemberJoined { .. }
+        ));
+    }
+    for i in 1..=3 {
+        ada.post_acked("lobby", &format!("m{i}")).await;
+    }
+    let seen = read_messages(&mut bob, 3).await;
+
+    doomed.child.kill().await.unwrap();
+    let killed_at = tokio::time::Instant::now();
+    for i in 4..=6 {
+        ada.post_acked("lobby", &format!("m{i}")).await;
+    }
+
+    // Bob's page reconnects, to the instance that is left.
+    let mut bob = Client::connect(&a).await;
+    let joined = bob.join_since("lobby", "Bob", &epoch, seen[2].offset).await;
+    assert!(joined.recovered);
+    assert_eq!(texts(&joined.history), ["m4", "m5", "m6"]);
+
+    // Cy never comes back: the dead instance's entry for Cy expires and Ada
+    // is told. Bob, back through this instance, stays present.
+    let left = tokio::time::timeout(EVENTUAL, async {
+        loop {
+            match ada.recv().await {
+                ServerMessage::MemberLeft { name, .. } => return name,
+                ServerMessage::Message(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("member_left within the bound");
+    assert_eq!(left.as_str(), "Cy");
+    // The documented bound is presence_ttl plus a third; allow scheduling
+    // slack on a busy machine.
+    assert!(
+        killed_at.elapsed() < ttl * 4,
+        "took {:?}",
+        killed_at.elapsed()
+    );
+
+    let mut service = Client::connect_service(&a, ws_server::settings::DEV_SERVICE_SECRET).await;
+    service.send_json(json!({"type": "list_rooms"})).await;
+    match service.recv().await {
+        ServerMessage::Rooms { rooms, .. } => assert_eq!(rooms[0].members, 2, "Ada and Bob"),
+        other => panic!("expected rooms, got {other:?}"),
+    }
+}

@@ -9,14 +9,18 @@
 //
 // Events (CustomEvent, payload in `detail`):
 //   "state"    "connecting" | "connected" | "reconnecting" | "disconnected"
-//   "joined"   {room, members, recovered, recovering, epoch, offset}
+//   "joined"   {room, members, recovered, recovering, epoch, offset}; also
+//              unasked, with recovered false, when the server lost the
+//              room's history (its Redis restarted empty)
 //   "message"  a chat message {id, room, offset, name, text, ts, announcement?, ref?},
 //              each id once, in order
 //   "presence" {room, members}: the display names present, sorted
 //   "pending"  {ref, room, text}: a post was accepted by the client
 //   "sent"     {ref, room, id, offset}: the server stored it
 //   "failed"   {ref, room, code, message}: it will not be sent
-//   "error"    {code, message}: a server error not tied to a post
+//   "error"    {code, message, room?}: a server error not tied to a post;
+//              `room` when a join was refused (retried by itself when the
+//              reason passes: engine_unavailable, server_busy)
 
 export const SUBPROTOCOL = "duplex.v1";
 
@@ -30,6 +34,9 @@ const DEFAULT_OPTIONS = {
   ackTimeoutMs: 10_000,
   rememberIds: 2_000, // message ids kept per room for de-duplication
 };
+
+/** Join refusals that pass by themselves; others (a bad name) do not. */
+const RETRIED_JOIN_ERRORS = new Set(["engine_unavailable", "server_busy"]);
 
 /** A ref no other client can guess: other members see refs in history. */
 function randomRef() {
@@ -48,6 +55,10 @@ export class DuplexClient extends EventTarget {
   #stopped = false;
   // room -> {name, epoch, offset, joined, members: Set, seen: Set, seenOrder: []}
   #rooms = new Map();
+  // Joins sent and not yet answered: ref -> room. A join refused for a
+  // passing reason (the server's engine unreachable, the server full) is
+  // tried again after a backoff delay.
+  #joins = new Map();
   // Posts not yet stored, in the order they were made:
   // ref -> {ref, room, text, madeAt, sentOn (the socket it went out on), sentAt}
   #posts = new Map();
@@ -90,6 +101,7 @@ export class DuplexClient extends EventTarget {
         epoch: null,
         offset: 0,
         joined: false,
+        retries: 0,
         members: new Set(),
         seen: new Set(),
         seenOrder: [],
@@ -125,9 +137,23 @@ export class DuplexClient extends EventTarget {
 
   #sendJoin(room) {
     const r = this.#rooms.get(room);
-    const frame = { type: "join", room, name: r.name };
+    const ref = randomRef();
+    const frame = { type: "join", room, name: r.name, ref };
     if (r.epoch !== null) frame.since = { epoch: r.epoch, offset: r.offset };
-    this.#send(frame);
+    if (this.#send(frame)) this.#joins.set(ref, room);
+  }
+
+  /** A join was refused for a reason that passes: try again later. */
+  #retryJoin(room) {
+    const r = this.#rooms.get(room);
+    if (!r) return;
+    const delay = this.#backoff(r.retries);
+    r.retries += 1;
+    const socket = this.#socket;
+    setTimeout(() => {
+      // Only on the same connection: a new one rejoins by itself.
+      if (this.#socket === socket && this.#rooms.get(room) === r && !r.joined) this.#sendJoin(room);
+    }, delay);
   }
 
   #sendPost(post) {
@@ -164,16 +190,22 @@ export class DuplexClient extends EventTarget {
   /** The current socket is gone (closed, or given up on): reconnect. */
   #lost() {
     this.#socket = null;
+    this.#joins.clear();
     for (const r of this.#rooms.values()) r.joined = false;
     if (!this.#stopped) this.#scheduleReconnect();
   }
 
-  #scheduleReconnect() {
+  /** The delay before try number `attempt` (from 0): capped, jittered. */
+  #backoff(attempt) {
     const { minDelayMs, maxDelayMs } = this.#options;
-    const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(this.#attempt, 16));
+    const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(attempt, 16));
     // Between half and all of the ceiling, so that many clients dropped at
     // once do not all come back at the same moment.
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  #scheduleReconnect() {
+    const delay = this.#backoff(this.#attempt);
     this.#attempt += 1;
     this.#setState("reconnecting");
     this.#reconnectTimer = setTimeout(() => this.#open(), delay);
@@ -206,8 +238,12 @@ export class DuplexClient extends EventTarget {
   #onJoined(frame) {
     const r = this.#rooms.get(frame.room);
     if (!r) return;
+    // Unasked (no ref of ours) when the server started the room over: its
+    // history was lost, and `recovered` is false.
+    this.#joins.delete(frame.ref);
     const recovering = r.epoch !== null;
     r.joined = true;
+    r.retries = 0;
     r.epoch = frame.epoch;
     r.offset = frame.offset;
     r.members = new Set(frame.members);
@@ -267,6 +303,13 @@ export class DuplexClient extends EventTarget {
   }
 
   #onError(frame) {
+    const joining = frame.ref && this.#joins.get(frame.ref);
+    if (joining) {
+      this.#joins.delete(frame.ref);
+      this.#emit("error", { code: frame.code, message: frame.message, room: joining });
+      if (RETRIED_JOIN_ERRORS.has(frame.code)) this.#retryJoin(joining);
+      return;
+    }
     const post = frame.ref && this.#posts.get(frame.ref);
     if (!post) {
       this.#emit("error", { code: frame.code, message: frame.message });

@@ -130,8 +130,40 @@ describe("connecting", () => {
     assert.deepEqual(socket.protocols, [SUBPROTOCOL]);
     assert.deepEqual(socket.sent, []);
     socket.open();
-    assert.deepEqual(socket.sent, [{ type: "join", room: "lobby", name: "Ada" }]);
+    const [{ ref, ...join }] = socket.sent;
+    assert.deepEqual(join, { type: "join", room: "lobby", name: "Ada" });
+    assert.match(ref, /^[0-9a-f]{24}$/);
     assert.deepEqual(events.of("state"), ["connecting", "connected"]);
+  });
+
+  test("retries a join refused for a passing reason, after a backoff delay", () => {
+    const client = new DuplexClient("ws://test/ws", { minDelayMs: 100, maxDelayMs: 1000 });
+    const events = record(client);
+    client.join("lobby", "Ada");
+    client.connect();
+    const socket = ScriptedSocket.last();
+    socket.open();
+    const first = socket.sent[0];
+    socket.receive({ type: "error", code: "engine_unavailable", message: "down", ref: first.ref });
+    assert.deepEqual(events.of("error"), [{ code: "engine_unavailable", message: "down", room: "lobby" }]);
+    assert.equal(socket.sent.length, 1, "not at once");
+    mock.timers.tick(100);
+    assert.equal(socket.sent.length, 2);
+    assert.equal(socket.sent[1].type, "join");
+    assert.notEqual(socket.sent[1].ref, first.ref);
+    socket.receive(joined("lobby", "Ada", { ref: socket.sent[1].ref }));
+    assert.equal(events.of("joined").length, 1);
+  });
+
+  test("does not retry a join refused for good", () => {
+    const client = new DuplexClient("ws://test/ws", { minDelayMs: 100 });
+    client.join("lobby", "Ada");
+    client.connect();
+    const socket = ScriptedSocket.last();
+    socket.open();
+    socket.receive({ type: "error", code: "invalid_name", message: "no", ref: socket.sent[0].ref });
+    mock.timers.tick(60_000);
+    assert.equal(socket.sent.length, 1);
   });
 
   test("reconnects with growing, jittered, capped delays", () => {
@@ -177,9 +209,8 @@ describe("recovery", () => {
     mock.timers.tick(10_000);
     const again = ScriptedSocket.last();
     again.open();
-    assert.deepEqual(again.sent, [
-      { type: "join", room: "lobby", name: "Ada", since: { epoch: "e1", offset: 2 } },
-    ]);
+    const [{ ref: _, ...join }] = again.sent;
+    assert.deepEqual(join, { type: "join", room: "lobby", name: "Ada", since: { epoch: "e1", offset: 2 } });
   });
 
   test("shows each message id once, live or recovered", () => {
@@ -209,6 +240,23 @@ describe("recovery", () => {
     assert.equal(fresh.recovering, false);
     assert.equal(rejoin.recovering, true);
     assert.equal(rejoin.recovered, false);
+  });
+
+  test("starts over when the server restarts a room unasked", () => {
+    const { events, socket } = connectedClient();
+    socket.receive(message("lobby", 7));
+    socket.receive(joined("lobby", "Ada", { epoch: "e2", offset: 0, recovered: false }));
+    socket.receive(message("lobby", 1, { text: "first of the new epoch" }));
+    assert.deepEqual(
+      events.of("joined").at(-1),
+      { room: "lobby", members: ["Ada"], recovered: false, recovering: true, epoch: "e2", offset: 0 },
+    );
+    assert.equal(events.of("message").at(-1).text, "first of the new epoch");
+    socket.drop();
+    mock.timers.tick(10_000);
+    const again = ScriptedSocket.last();
+    again.open();
+    assert.deepEqual(again.sent[0].since, { epoch: "e2", offset: 1 });
   });
 
   test("keeps the presence list from joined and member events", () => {

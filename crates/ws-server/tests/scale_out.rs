@@ -397,3 +397,47 @@ async fn when_an_instance_dies_its_clients_recover_elsewhere_and_its_members_exp
         other => panic!("expected rooms, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn an_emptied_room_expires_in_redis_and_comes_back_with_a_new_epoch() {
+    let redis = Arc::new(RedisServer::start().await);
+    let idle = Duration::from_secs(300);
+    let a = start_instance(&redis, |s| s.room_idle_ttl = idle).await;
+    let mut ada = Client::connect(&a).await;
+    let first = ada.join("quiet", "Ada").await;
+    ada.post_acked("quiet", "kept a while").await;
+    ada.leave("quiet").await;
+
+    // Every key of the emptied room now lives `room_idle_ttl` at most.
+    let mut conn = redis.connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("duplex:{quiet}:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2, "meta and log: {keys:?}");
+    for key in &keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(ttl > 0 && ttl <= idle.as_millis() as i64, "{key}: {ttl} ms");
+    }
+
+    // Within that time the room recovers as before.
+    let again = ada.join_since("quiet", "Ada", &first.epoch, 0).await;
+    assert!(again.recovered);
+    ada.leave("quiet").await;
+
+    // When the time is up (here: at once) the room comes back as a new one.
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let after = ada.join_since("quiet", "Ada", &first.epoch, 1).await;
+    assert_ne!(after.epoch, first.epoch);
+    assert!(!after.recovered);
+    assert!(after.history.is_empty());
+}

@@ -191,12 +191,14 @@ impl RedisEngine {
     /// # Errors
     /// [`EngineError::Unavailable`] when Redis did not confirm the store.
     pub async fn publish(&self, draft: Draft) -> Result<Stored, EngineError> {
-        let is_post = !draft.announcement;
+        // Only an acknowledged post waits for its own copy: an ack must
+        // follow it, and a post without a `ref` gets no ack.
+        let acked_post = !draft.announcement && draft.reference.is_some();
         let message = draft.into_message();
         let (prefix, suffix) = encoded::entry_around_offset(&message);
         let keys = RoomKeys::new(&message.room);
         // A member's post comes back through its room's task here; watch it.
-        let mut delivered = is_post
+        let mut delivered = acked_post
             .then(|| {
                 let rooms = self.inner.rooms();
                 rooms.get(&message.room).map(|h| h.delivered.clone())

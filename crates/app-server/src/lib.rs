@@ -2,7 +2,8 @@
 //!
 //! Serves the pages (askama templates from the workspace's `templates/`)
 //! and the static files in `public/`. The chat page's JavaScript connects
-//! to the ws-server, another origin, at the URL given in the settings.
+//! to the ws-server, another origin, at the URL given in the settings (with
+//! several ws-server instances, each page gets the next of their URLs).
 
 pub mod api;
 pub mod error;
@@ -10,9 +11,11 @@ pub mod pages;
 pub mod publisher;
 pub mod routes;
 pub mod settings;
+pub mod ws_urls;
 
 pub use publisher::Publisher;
 pub use settings::Settings;
+pub use ws_urls::WsUrls;
 
 use actix_web::{App, HttpServer, dev::Server, middleware::Logger};
 
@@ -22,11 +25,13 @@ use actix_web::{App, HttpServer, dev::Server, middleware::Logger};
 /// handle. Must be called within a Tokio (or actix) runtime.
 ///
 /// # Errors
-/// When `settings.ws_url` is not a WebSocket URL, or the listener cannot
-/// be used.
+/// When a URL pages would get (`settings.ws_url`, or each of
+/// `settings.ws_urls`) is not a WebSocket URL, or the listener cannot be
+/// used.
 pub fn server(listener: std::net::TcpListener, settings: Settings) -> std::io::Result<Server> {
-    // Check the settings once here, so that workers never meet a bad one.
-    settings.ws_origin().map_err(std::io::Error::other)?;
+    // Built once here, outside the worker factory, so that every worker
+    // shares one rotation over the URLs.
+    let ws_urls = WsUrls::new(&settings).map_err(std::io::Error::other)?;
     let publisher = Publisher::start(
         settings.ws_service_url.clone(),
         settings.service_secret.clone(),
@@ -34,10 +39,7 @@ pub fn server(listener: std::net::TcpListener, settings: Settings) -> std::io::R
     let server = HttpServer::new(move || {
         App::new()
             .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
-            .configure(|cfg| {
-                // Checked above; configure cannot fail for these settings.
-                let _ = routes::configure(cfg, &settings, &publisher);
-            })
+            .configure(|cfg| routes::configure(cfg, &settings, &publisher, &ws_urls))
     })
     .listen(listener)?
     .run();

@@ -37,7 +37,7 @@ async fn main() -> ExitCode {
     let local = listener.local_addr().unwrap_or_else(|_| settings.addr());
     info!(
         "app-server listening on http://{local} (pages connect to {}, static files from {})",
-        settings.ws_url,
+        settings.page_ws_urls().join(", "),
         settings.public_dir.display()
     );
     match app_server::server(listener, settings) {

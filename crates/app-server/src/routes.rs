@@ -13,62 +13,55 @@ use crate::api;
 use crate::error::AppError;
 use crate::pages::{IndexPage, RoomPage};
 use crate::publisher::Publisher;
-use crate::settings::{Settings, SettingsError};
+use crate::settings::Settings;
+use crate::ws_urls::WsUrls;
 
 /// How long the start page waits for the room directory before rendering
 /// without it.
 const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// What the page handlers need from the settings.
-#[derive(Debug, Clone)]
-struct PageConfig {
-    ws_url: String,
-}
-
 /// Registers every route of the app-server on `cfg`; `publisher` is the
-/// service connection to the ws-server.
-///
-/// # Errors
-/// [`SettingsError`] when `settings.ws_url` is not a WebSocket URL (the
-/// Content-Security-Policy is built from it).
+/// service connection to the ws-server and `ws_urls` the URLs handed to
+/// room pages. Both are shared handles, built once for all workers, so that
+/// the rotation over `ws_urls` spans the whole server.
 pub fn configure(
     cfg: &mut web::ServiceConfig,
     settings: &Settings,
     publisher: &Publisher,
-) -> Result<(), SettingsError> {
-    let headers = security_headers(&settings.ws_origin()?);
-    cfg.app_data(web::Data::new(PageConfig {
-        ws_url: settings.ws_url.clone(),
-    }))
-    .app_data(web::Data::new(publisher.clone()))
-    .app_data(
-        web::JsonConfig::default()
-            .limit(api::MAX_BODY_BYTES)
-            .error_handler(api::json_error),
-    )
-    .app_data(web::FormConfig::default().limit(api::MAX_BODY_BYTES))
-    .service(
-        web::scope("")
-            .wrap(headers)
-            .route("/", web::get().to(index))
-            .route("/join", web::get().to(join))
-            .route("/announce", web::post().to(announce))
-            .route("/rooms/{room}", web::get().to(room))
-            .route("/api/rooms", web::get().to(api::rooms))
-            .route("/api/rooms/{room}/messages", web::post().to(api::publish))
-            .route("/healthz", web::get().to(healthz))
-            .service(actix_files::Files::new("/static", &settings.public_dir).prefer_utf8(true))
-            .default_service(web::to(not_found)),
-    );
-    Ok(())
+    ws_urls: &WsUrls,
+) {
+    let headers = security_headers(ws_urls.origins());
+    cfg.app_data(web::Data::new(ws_urls.clone()))
+        .app_data(web::Data::new(publisher.clone()))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(api::MAX_BODY_BYTES)
+                .error_handler(api::json_error),
+        )
+        .app_data(web::FormConfig::default().limit(api::MAX_BODY_BYTES))
+        .service(
+            web::scope("")
+                .wrap(headers)
+                .route("/", web::get().to(index))
+                .route("/join", web::get().to(join))
+                .route("/announce", web::post().to(announce))
+                .route("/rooms/{room}", web::get().to(room))
+                .route("/api/rooms", web::get().to(api::rooms))
+                .route("/api/rooms/{room}/messages", web::post().to(api::publish))
+                .route("/healthz", web::get().to(healthz))
+                .service(actix_files::Files::new("/static", &settings.public_dir).prefer_utf8(true))
+                .default_service(web::to(not_found)),
+        );
 }
 
 /// Headers on every response. The policy lets pages run only this server's
-/// scripts and open WebSockets only to the configured ws-server, so even a
-/// rendering bug could not run injected script or leak to other hosts.
-fn security_headers(ws_origin: &str) -> DefaultHeaders {
+/// scripts and open WebSockets only to the configured ws-servers (all of
+/// them, as any page may get any one), so even a rendering bug could not
+/// run injected script or leak to other hosts.
+fn security_headers(ws_origins: &[String]) -> DefaultHeaders {
+    let ws_origins = ws_origins.join(" ");
     let csp = format!(
-        "default-src 'self'; connect-src 'self' {ws_origin}; img-src 'self' data:; \
+        "default-src 'self'; connect-src 'self' {ws_origins}; img-src 'self' data:; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     );
     DefaultHeaders::new()
@@ -247,7 +240,7 @@ struct RoomQuery {
 async fn room(
     path: web::Path<String>,
     query: web::Query<RoomQuery>,
-    config: web::Data<PageConfig>,
+    ws_urls: web::Data<WsUrls>,
 ) -> Result<HttpResponse, AppError> {
     let room = RoomName::new(path.into_inner()).map_err(AppError::InvalidRoom)?;
     let Some(name) = query.name.as_deref().filter(|n| !n.is_empty()) else {
@@ -259,7 +252,7 @@ async fn room(
     html(&RoomPage {
         room: room.as_str(),
         name: name.as_str(),
-        ws_url: &config.ws_url,
+        ws_url: ws_urls.next(),
     })
 }
 

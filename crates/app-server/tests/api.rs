@@ -44,10 +44,10 @@ async fn app(
         public_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../public").into(),
         ..Settings::default()
     };
-    test::init_service(
-        App::new()
-            .configure(|cfg| app_server::routes::configure(cfg, &settings, publisher).unwrap()),
-    )
+    let ws_urls = app_server::WsUrls::new(&settings).unwrap();
+    test::init_service(App::new().configure(|cfg| {
+        app_server::routes::configure(cfg, &settings, publisher, &ws_urls);
+    }))
     .await
 }
 

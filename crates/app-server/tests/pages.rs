@@ -18,18 +18,31 @@ fn settings() -> Settings {
     }
 }
 
-async fn get_with(settings: &Settings, uri: &str) -> ServiceResponse {
+/// The app as configured by `settings`, ready for several requests.
+async fn app_with(
+    settings: &Settings,
+) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
     // Nothing listens on the discard port: the ws-server is "down", which
     // these page tests do not need.
     let publisher = app_server::Publisher::start("ws://127.0.0.1:9/ws".into(), "s".into());
-    let app = test::init_service(
-        App::new()
-            .configure(|cfg| app_server::routes::configure(cfg, settings, &publisher).unwrap()),
-    )
-    .await;
+    let ws_urls = app_server::WsUrls::new(settings).unwrap();
+    test::init_service(App::new().configure(|cfg| {
+        app_server::routes::configure(cfg, settings, &publisher, &ws_urls);
+    }))
+    .await
+}
+
+async fn get_from(
+    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+    uri: &str,
+) -> ServiceResponse {
     app.call(test::TestRequest::get().uri(uri).to_request())
         .await
         .unwrap()
+}
+
+async fn get_with(settings: &Settings, uri: &str) -> ServiceResponse {
+    get_from(&app_with(settings).await, uri).await
 }
 
 async fn get(uri: &str) -> ServiceResponse {
@@ -228,5 +241,39 @@ async fn pages_may_connect_only_to_the_configured_websocket_origin() {
     assert_eq!(
         header_of(&response, header::X_CONTENT_TYPE_OPTIONS),
         "nosniff"
+    );
+}
+
+#[actix_rt::test]
+async fn consecutive_room_pages_get_the_ws_urls_in_turn_and_may_connect_to_all() {
+    let settings = Settings {
+        ws_urls: vec![
+            "ws://127.0.0.1:5998/ws".into(),
+            "ws://127.0.0.1:5997/ws".into(),
+        ],
+        ..settings()
+    };
+    let app = app_with(&settings).await;
+    let mut handed_out = Vec::new();
+    for _ in 0..3 {
+        let response = get_from(&app, "/rooms/lobby?name=Ada").await;
+        let csp = header_of(&response, header::CONTENT_SECURITY_POLICY).to_owned();
+        assert!(
+            csp.contains("connect-src 'self' ws://127.0.0.1:5998 ws://127.0.0.1:5997;"),
+            "{csp}"
+        );
+        let html = body(response).await;
+        let url = ["ws://127.0.0.1:5998/ws", "ws://127.0.0.1:5997/ws"]
+            .into_iter()
+            .find(|url| html.contains(&format!("data-ws-url=\"{url}\"")));
+        handed_out.push(url);
+    }
+    assert_eq!(
+        handed_out,
+        [
+            Some("ws://127.0.0.1:5998/ws"),
+            Some("ws://127.0.0.1:5997/ws"),
+            Some("ws://127.0.0.1:5998/ws"),
+        ]
     );
 }

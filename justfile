@@ -5,9 +5,9 @@
 default:
     @just --list
 
-# Build and run both servers (ws-server :5000, app-server :5001); Ctrl-C stops both.
-dev:
-    cargo xtask dev
+# Run ws-server :5000 and app-server :5001 (`--scale 2`: plus Redis and ws-server :5002); Ctrl-C stops all.
+dev *ARGS:
+    cargo xtask dev {{ARGS}}
 
 # Run the whole test suite, browser tests included.
 test *ARGS:

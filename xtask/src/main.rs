@@ -19,9 +19,16 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Build and run both servers on their defaults; Ctrl-C stops both.
-    Dev,
-    /// Run the whole test suite (installs Chromium first when it can).
+    /// Build and run the servers on their defaults; Ctrl-C stops them all.
+    Dev {
+        /// Run this many ws-server instances (2 to 8) sharing a Redis that
+        /// this command starts, with pages spread over them; 1 is the plain
+        /// pair of servers.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(dev::MAX_SCALE)))]
+        scale: u8,
+    },
+    /// Run the whole test suite (installs Chromium, Node.js and Redis first
+    /// when it can).
     Test {
         /// Extra arguments for `cargo test`, e.g. a test name filter.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -36,7 +43,7 @@ enum Task {
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        Task::Dev => dev::run(),
+        Task::Dev { scale } => dev::run(scale),
         Task::Test { args } => test(&args),
         Task::Lint => lint(),
         Task::Ci => lint().and_then(|()| test(&[])),
@@ -53,6 +60,8 @@ fn main() -> ExitCode {
 fn test(extra: &[String]) -> Result<(), String> {
     system::ensure_browser()?;
     system::ensure_node()?;
+    // The ws-server's Redis engine tests start their own redis-server.
+    system::ensure_redis()?;
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
     system::cargo(&args)?;

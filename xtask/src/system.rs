@@ -54,6 +54,21 @@ fn is_root() -> bool {
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
+/// Installs Debian `packages` with apt when running as root where apt
+/// exists; `Ok(false)` when it cannot, so the caller can say what to run.
+fn apt_install(why: &str, packages: &[&str]) -> Result<bool, String> {
+    if !(is_root() && on_path("apt-get")) {
+        return Ok(false);
+    }
+    eprintln!("xtask: {why}; installing {}", packages.join(" "));
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    Ok(true)
+}
+
 /// Makes sure Chromium and chromedriver are installed: installs them with
 /// apt when running as root on Debian or Ubuntu, and otherwise stops with
 /// the exact line to run. The browser tests are never skipped silently.
@@ -63,16 +78,10 @@ pub fn ensure_browser() -> Result<(), String> {
     if on_path(&chromium) && on_path(&driver) {
         return Ok(());
     }
-    let line = format!("apt-get install -y {}", BROWSER_PACKAGES.join(" "));
-    if is_root() && on_path("apt-get") {
-        eprintln!("xtask: the browser tests need Chromium; installing it");
-        run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-qq"])
-            .args(BROWSER_PACKAGES)
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if apt_install("the browser tests need Chromium", &BROWSER_PACKAGES)? {
         return Ok(());
     }
+    let line = format!("apt-get install -y {}", BROWSER_PACKAGES.join(" "));
     Err(format!(
         "the browser tests need Chromium and chromedriver, which are missing; install them with:\n    sudo {line}\n(or set CHROMIUM and CHROMEDRIVER to their paths)"
     ))
@@ -82,16 +91,18 @@ pub fn ensure_browser() -> Result<(), String> {
 /// runs the browser client's unit tests: installs Debian's when running as
 /// root with apt, and otherwise stops with the line to run.
 pub fn ensure_node() -> Result<(), String> {
-    if on_path("node") {
-        return Ok(());
-    }
-    if is_root() && on_path("apt-get") {
-        eprintln!("xtask: the JavaScript tests need Node.js; installing it");
-        run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "nodejs"])
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if on_path("node") || apt_install("the JavaScript tests need Node.js", &["nodejs"])? {
         return Ok(());
     }
     Err("the JavaScript tests need Node.js 20.11 or newer, which is missing; install it with:\n    sudo apt-get install -y nodejs".to_owned())
+}
+
+/// Makes sure `redis-server` is installed, which `dev --scale` runs and the
+/// ws-server's Redis engine tests start on free ports: installs Debian's
+/// when running as root with apt, and otherwise stops with the line to run.
+pub fn ensure_redis() -> Result<(), String> {
+    if on_path("redis-server") || apt_install("Redis is needed", &["redis-server"])? {
+        return Ok(());
+    }
+    Err("Redis (redis-server) is needed and missing; install it with:\n    sudo apt-get install -y redis-server".to_owned())
 }

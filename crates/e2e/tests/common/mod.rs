@@ -337,3 +337,109 @@ fn xpath_literal(s: &str) -> String {
         format!("concat({})", parts.join(", \"'\", "))
     }
 }
+
+/// A `redis-server` of the test's own on a free loopback port, with no
+/// persistence; killed when dropped.
+pub struct Redis {
+    pub port: u16,
+    _child: Child,
+}
+
+impl Redis {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}); install it: apt-get install -y redis-server")
+            });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        tokio::time::timeout(UI_DEADLINE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains("Ready to accept connections") {
+                    return;
+                }
+            }
+            panic!("redis-server exited before it was ready");
+        })
+        .await
+        .expect("redis-server starts");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            port,
+            _child: child,
+        }
+    }
+}
+
+/// Two ws-server instances on one Redis and an app-server that hands each
+/// page the next of their URLs: two pages in a row land on two instances.
+pub struct ScaledStack {
+    pub app_port: u16,
+    pub ws_urls: [String; 2],
+    ws: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    app: actix_web::dev::ServerHandle,
+    _redis: Redis,
+}
+
+impl ScaledStack {
+    pub async fn start() -> Self {
+        let redis = Redis::start().await;
+        let app_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let app_port = app_listener.local_addr().unwrap().port();
+        let mut ws = Vec::new();
+        let mut urls = Vec::new();
+        for _ in 0..2 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            urls.push(format!("ws://127.0.0.1:{}/ws", listener.local_addr().unwrap().port()));
+            let settings = ws_server::Settings {
+                port: 0,
+                engine: ws_server::settings::EngineKind::Redis,
+                redis_url: format!("redis://127.0.0.1:{}", redis.port),
+                allowed_origins: vec![
+                    format!("http://localhost:{app_port}"),
+                    format!("http://127.0.0.1:{app_port}"),
+                ],
+                ..ws_server::Settings::default()
+            };
+            let shutdown = CancellationToken::new();
+            let task = tokio::spawn(ws_server::serve_chat(listener, settings, shutdown.clone()));
+            ws.push((shutdown, task));
+        }
+        let app_settings = app_server::Settings {
+            port: 0,
+            public_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public")),
+            ws_url: urls[0].clone(),
+            ws_urls: urls.clone(),
+            ws_service_url: urls[0].clone(),
+            ..app_server::Settings::default()
+        };
+        let server = app_server::server(app_listener, app_settings).unwrap();
+        let app = server.handle();
+        tokio::spawn(server);
+        Self {
+            app_port,
+            ws_urls: [urls[0].clone(), urls[1].clone()],
+            ws,
+            app,
+            _redis: redis,
+        }
+    }
+
+    pub async fn stop(self) {
+        for (shutdown, task) in self.ws {
+            shutdown.cancel();
+            task.await.unwrap();
+        }
+        self.app.stop(true).await;
+    }
+}

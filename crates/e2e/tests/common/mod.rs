@@ -400,7 +400,10 @@ impl ScaledStack {
         let mut urls = Vec::new();
         for _ in 0..2 {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            urls.push(format!("ws://127.0.0.1:{}/ws", listener.local_addr().unwrap().port()));
+            urls.push(format!(
+                "ws://127.0.0.1:{}/ws",
+                listener.local_addr().unwrap().port()
+            ));
             let settings = ws_server::Settings {
                 port: 0,
                 engine: ws_server::settings::EngineKind::Redis,

@@ -18,7 +18,7 @@ mod store;
 mod subscriber;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -39,7 +39,11 @@ use crate::settings::Settings;
 
 /// How long one Redis command may take before it counts as failed: a post
 /// is refused with `engine_unavailable` rather than left hanging.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an acknowledged post waits for its own copy to come back
+/// through the room's task before the ack goes anyway: only a room that is
+/// behind (being resynced) takes this long.
+const ACK_WAIT: Duration = Duration::from_secs(2);
 /// How long connecting to Redis may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -67,6 +71,8 @@ struct Inner {
     refresh: Duration,
     /// Where room tasks run.
     tracker: TaskTracker,
+    /// Stops room tasks and the pub/sub task.
+    shutdown: CancellationToken,
 }
 
 impl Inner {
@@ -113,7 +119,7 @@ impl RedisEngine {
         let client = redis::Client::open(settings.redis_url.as_str()).map_err(unavailable)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
             .set_number_of_retries(1);
         let conn =
             ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
@@ -140,6 +146,7 @@ impl RedisEngine {
             max_rooms: settings.max_rooms,
             refresh: settings.presence_ttl / 3,
             tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
         });
         tracker.spawn(subscriber::run(
             Arc::clone(&inner),
@@ -204,18 +211,20 @@ impl RedisEngine {
                 rooms.get(&message.room).map(|h| h.delivered.clone())
             })
             .flatten();
-        let (_, offset) = self
+        let (epoch, offset) = self
             .inner
             .store
             .publish(&keys, &prefix, &suffix)
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         if let Some(delivered) = &mut delivered {
-            // The poster's own copy first, then its `ack`. A room that is
-            // behind (or restarted under a new epoch) does not hold the
-            // ack for longer than a command may take.
-            let _ =
-                tokio::time::timeout(RESPONSE_TIMEOUT, delivered.wait_for(|d| *d >= offset)).await;
+            // The poster's own copy first, then its `ack`, in the epoch the
+            // script stored it under (a room that Redis lost counts anew).
+            let caught_up = |d: &Option<room::Cursor>| {
+                d.as_ref()
+                    .is_some_and(|c| c.epoch == epoch && c.offset >= offset)
+            };
+            let _ = tokio::time::timeout(ACK_WAIT, delivered.wait_for(caught_up)).await;
         }
         Ok(Stored {
             id: message.id,
@@ -246,13 +255,5 @@ impl RedisEngine {
     #[must_use]
     pub fn room_count(&self) -> usize {
         self.inner.rooms().len()
-    }
-
-    /// Whether the pub/sub connection is down (the instance then keeps its
-    /// connections but members miss live messages until it is back, when
-    /// they get them from the log).
-    #[must_use]
-    pub fn is_degraded(&self) -> bool {
-        self.inner.degraded.load(Ordering::Relaxed)
     }
 }

@@ -21,10 +21,11 @@ use redis::RedisResult;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
 
-use super::Inner;
 use super::store::{Event, RoomKeys};
 use super::subscriber::Request;
+use super::{COMMAND_TIMEOUT, Inner};
 use crate::component::{Connection, ConnectionId};
 use crate::engine::EngineError;
 use crate::engine::local::{LocalRoom, presence_frame};
@@ -84,10 +85,10 @@ pub(super) struct RoomHandle {
     events: mpsc::Sender<Event>,
     /// Set when an event was dropped; cleared by a successful resync.
     lagging: Arc<AtomicBool>,
-    /// The offset last delivered to the room's members here, so that a
+    /// The position last delivered to the room's members here, so that a
     /// poster's `ack` can follow its own copy of the message, as the
     /// protocol promises.
-    pub delivered: watch::Receiver<u64>,
+    pub delivered: watch::Receiver<Option<Cursor>>,
 }
 
 impl RoomHandle {
@@ -105,9 +106,10 @@ pub(super) fn spawn(inner: &Arc<Inner>, room: RoomName) -> RoomHandle {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
     let lagging = Arc::new(AtomicBool::new(false));
-    let (delivered_tx, delivered) = watch::channel(0);
+    let (delivered_tx, delivered) = watch::channel(None);
     let task = RoomTask {
         delivered: delivered_tx,
+        shutdown: inner.shutdown.clone(),
         keys: RoomKeys::new(&room),
         room,
         inner: Arc::clone(inner),
@@ -128,10 +130,10 @@ pub(super) fn spawn(inner: &Arc<Inner>, room: RoomName) -> RoomHandle {
 }
 
 /// The last position delivered to this instance's members.
-#[derive(Debug, Clone)]
-struct Cursor {
-    epoch: Epoch,
-    offset: u64,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Cursor {
+    pub epoch: Epoch,
+    pub offset: u64,
 }
 
 struct RoomTask {
@@ -144,7 +146,8 @@ struct RoomTask {
     /// read, in that order, so no event falls between the two).
     cursor: Option<Cursor>,
     lagging: Arc<AtomicBool>,
-    delivered: watch::Sender<u64>,
+    delivered: watch::Sender<Option<Cursor>>,
+    shutdown: CancellationToken,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Receiver<Event>,
 }
@@ -152,8 +155,17 @@ struct RoomTask {
 impl RoomTask {
     /// Moves the cursor; the one place it changes.
     fn set_cursor(&mut self, epoch: Epoch, offset: u64) {
+        // The epoch is copied only when it changes, not per message.
+        self.delivered.send_modify(|delivered| match delivered {
+            Some(cursor) if cursor.epoch == epoch => cursor.offset = offset,
+            _ => {
+                *delivered = Some(Cursor {
+                    epoch: epoch.clone(),
+                    offset,
+                });
+            }
+        });
         self.cursor = Some(Cursor { epoch, offset });
-        self.delivered.send_replace(offset);
     }
 
     async fn run(mut self) {
@@ -165,7 +177,11 @@ impl RoomTask {
                 Some(command) = self.commands.recv() => self.on_command(command).await,
                 Some(event) = self.events.recv() => { self.on_event(event).await; None }
                 _ = refresh.tick() => { self.refresh().await; None }
-                else => break,
+                // Connections are closing: their presence here lapses with
+                // `presence_ttl` (so members who reconnect to another
+                // instance do not flicker out and back), and nobody waits on
+                // Redis to stop.
+                () = self.shutdown.cancelled() => break,
             };
             // A room left empty leaves the map before its last leave is
             // answered, so whoever hears `left` finds the room gone.
@@ -224,20 +240,26 @@ impl RoomTask {
         }
     }
 
+    /// Opens the room here (subscribed first, its position read second, so
+    /// no event falls between them) or, when it is open, checks that Redis
+    /// still holds it under the same epoch: a room that Redis lost starts
+    /// over for its members before anyone else joins it.
     async fn open(&mut self) -> Result<Cursor, EngineError> {
-        if let Some(cursor) = &self.cursor {
-            return Ok(cursor.clone());
-        }
         if !self.subscribed {
             let (done, answer) = oneshot::channel();
             let _ = self.inner.subscriptions.send(Request::Subscribe {
                 channel: self.keys.channel.clone(),
                 done,
             });
-            match answer.await {
-                Ok(Ok(())) => self.subscribed = true,
-                Ok(Err(e)) => return Err(EngineError::Unavailable(e.to_string())),
-                Err(_) => return Err(EngineError::Unavailable("shutting down".to_owned())),
+            match tokio::time::timeout(COMMAND_TIMEOUT, answer).await {
+                Ok(Ok(Ok(()))) => self.subscribed = true,
+                Ok(Ok(Err(e))) => return Err(unavailable(e)),
+                Ok(Err(_)) => return Err(EngineError::Unavailable("shutting down".to_owned())),
+                Err(_) => {
+                    return Err(EngineError::Unavailable(
+                        "no answer to the subscription".to_owned(),
+                    ));
+                }
             }
         }
         let (epoch, offset) = self
@@ -246,8 +268,19 @@ impl RoomTask {
             .open(&self.keys)
             .await
             .map_err(unavailable)?;
-        self.set_cursor(epoch.clone(), offset);
-        Ok(Cursor { epoch, offset })
+        match &self.cursor {
+            None => self.set_cursor(epoch.clone(), offset),
+            Some(cursor) if cursor.epoch != epoch => {
+                self.restart(Some((epoch.clone(), offset))).await;
+            }
+            Some(_) => {}
+        }
+        match &self.cursor {
+            Some(cursor) if cursor.epoch == epoch => Ok(cursor.clone()),
+            _ => Err(EngineError::Unavailable(
+                "the room could not start over".to_owned(),
+            )),
+        }
     }
 
     async fn join(
@@ -258,25 +291,25 @@ impl RoomTask {
         reference: Option<ClientRef>,
     ) -> Result<(), EngineError> {
         let cursor = self.open().await?;
+        // The history first: reading changes nothing, so a failure leaves
+        // no trace. Nothing moves the cursor until this join is done.
+        let (entries, recovered) = self.history(&cursor, since).await.map_err(unavailable)?;
         let first_here = self.members.is_empty();
         let before = self.members.name_of(conn.id()).cloned();
         let change = self.members.insert(conn, name);
-        let answer = async {
+        let held = async {
             if let Some(gone) = &change.vanished {
                 self.inner.store.release(&self.keys, gone).await?;
             }
-            let present = self.inner.store.hold(&self.keys, &change.appeared).await?;
-            let (entries, recovered) = self.history(&cursor, since).await?;
-            if first_here {
-                self.inner.store.list_room(&self.room).await?;
-            }
-            Ok::<_, redis::RedisError>((present, entries, recovered))
+            self.inner.store.hold(&self.keys, &change.appeared).await
         }
         .await;
-        let (presence, entries, recovered) = match answer {
-            Ok(answer) => answer,
+        let presence = match held {
+            Ok(presence) => presence,
             Err(e) => {
-                // Not a member after all; a renamed one keeps its old name.
+                // Not a member after all; a renamed one keeps its old name
+                // (held again, if the release went through, by the next
+                // refresh).
                 if let Some(before) = before {
                     self.members.insert(conn, &before);
                 } else {
@@ -285,6 +318,10 @@ impl RoomTask {
                 return Err(unavailable(e));
             }
         };
+        if first_here && let Err(e) = self.inner.store.list_room(&self.room).await {
+            // The next refresh lists it.
+            debug!("room {}: cannot list it in the directory: {e}", self.room);
+        }
         let head = JoinedHead {
             room: self.room.clone(),
             name: name.clone(),
@@ -397,18 +434,21 @@ impl RoomTask {
         }
     }
 
-    /// Compares the cursor with the room in Redis and catches up.
+    /// Compares the cursor with the room in Redis and catches up. The
+    /// lagging flag is cleared first: an event dropped while this runs sets
+    /// it again and queues another resync, so no tail is left behind.
     async fn resync(&mut self) {
         let Some(cursor) = self.cursor.clone() else {
             return;
         };
+        self.lagging.store(false, Ordering::Relaxed);
         match self.inner.store.open(&self.keys).await {
             Ok((epoch, offset)) if epoch != cursor.epoch => {
                 self.restart(Some((epoch, offset))).await;
             }
             Ok((_, offset)) => {
-                if offset <= cursor.offset || self.catch_up(offset).await {
-                    self.lagging.store(false, Ordering::Relaxed);
+                if offset > cursor.offset {
+                    self.catch_up(offset).await;
                 }
             }
             Err(e) => self.lag(&e),
@@ -452,11 +492,10 @@ impl RoomTask {
         }
         self.members.all_saw_presence(presence.version);
         self.set_cursor(epoch, offset);
-        self.lagging.store(false, Ordering::Relaxed);
     }
 
-    /// Renews this instance's presence in the room and its directory entry;
-    /// retries a resync that failed.
+    /// Renews this instance's presence in the room and its directory entry,
+    /// and resyncs.
     async fn refresh(&mut self) {
         if self.members.is_empty() || self.cursor.is_none() {
             return;
@@ -470,11 +509,13 @@ impl RoomTask {
         if let Err(e) = renewed {
             debug!("room {}: cannot renew presence: {e}", self.room);
         }
-        if self.lagging.load(Ordering::Relaxed) {
-            self.resync().await;
-        }
+        // Also the backstop for a quiet room: a message lost without a trace
+        // (no later one to reveal the gap) is found here.
+        self.resync().await;
     }
 
+    /// Marks the room behind Redis; the next refresh (or dropped event)
+    /// resyncs it.
     fn lag(&self, error: &redis::RedisError) {
         if !self.lagging.swap(true, Ordering::Relaxed) {
             warn!("room {}: behind Redis, will catch up: {error}", self.room);

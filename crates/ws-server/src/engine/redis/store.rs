@@ -27,16 +27,29 @@ use protocol::{DisplayName, Epoch, RoomName};
 use redis::aio::ConnectionManager;
 use redis::{RedisResult, Script};
 
-/// Assigns the next offset, appends the entry, publishes it; returns the
-/// epoch and the offset. The entry arrives cut around its offset, which
-/// only this script knows.
-const PUBLISH: &str = r"
+/// The start of every script that may open a room: `epoch` is the room's
+/// epoch, a new one (`ARGV[1]`) if the room is gone, whose stale log is then
+/// emptied. Every room script takes `KEYS` = meta, log, names, holders.
+macro_rules! open_epoch {
+    () => {
+        r"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
 end
+"
+    };
+}
+
+/// Assigns the next offset, appends the entry, publishes it; returns the
+/// epoch and the offset. The entry arrives cut around its offset, which
+/// only this script knows. ARGV: new epoch, prefix, suffix, history size,
+/// channel, key lifetime (ms).
+const PUBLISH: &str = concat!(
+    open_epoch!(),
+    r"
 local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 local entry = ARGV[2] .. offset .. ARGV[3]
 if tonumber(ARGV[4]) > 0 then
@@ -45,20 +58,18 @@ end
 redis.call('PUBLISH', ARGV[5], 'm\n' .. epoch .. '\n' .. offset .. '\n' .. entry)
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
 return {epoch, offset}
-";
+"
+);
 
-/// Opens a room: its epoch (a new one if the room is gone) and last offset.
-const OPEN: &str = r"
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-end
+/// Opens a room: its epoch and last offset. ARGV: new epoch, key lifetime.
+const OPEN: &str = concat!(
+    open_epoch!(),
+    r"
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return {epoch, tonumber(redis.call('HGET', KEYS[1], 'offset'))}
-";
+"
+);
 
 /// Holds this instance's names in a room (new ones are announced), renews
 /// their expiry, drops and announces the holders whose instance stopped
@@ -66,60 +77,92 @@ return {epoch, tonumber(redis.call('HGET', KEYS[1], 'offset'))}
 /// present. Every announcement carries the room's epoch and the next
 /// presence version, so that an instance can tell which events a member
 /// list already includes. Time is Redis's, so that instances with skewed
-/// clocks agree.
-const HOLD: &str = r"
-local epoch = redis.call('HGET', KEYS[3], 'epoch')
-if not epoch then
-  epoch = ARGV[5]
-  redis.call('DEL', KEYS[4])
-  redis.call('HSET', KEYS[3], 'epoch', epoch, 'offset', 0)
-end
+/// clocks agree. ARGV: new epoch, instance, presence TTL, channel, key
+/// lifetime, then the names.
+const HOLD: &str = concat!(
+    open_epoch!(),
+    r"
 local function announce(change)
-  local version = redis.call('HINCRBY', KEYS[3], 'presence', 1)
-  redis.call('PUBLISH', ARGV[3], 'p\n' .. epoch .. '\n' .. version .. '\n' .. change)
+  local version = redis.call('HINCRBY', KEYS[1], 'presence', 1)
+  redis.call('PUBLISH', ARGV[4], 'p\n' .. epoch .. '\n' .. version .. '\n' .. change)
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expires = now + tonumber(ARGV[2])
+local expires = now + tonumber(ARGV[3])
 for i = 6, #ARGV do
-  if redis.call('ZADD', KEYS[2], expires, ARGV[1] .. '\n' .. ARGV[i]) == 1 then
-    if redis.call('HINCRBY', KEYS[1], ARGV[i], 1) == 1 then
+  if redis.call('ZADD', KEYS[4], expires, ARGV[2] .. '\n' .. ARGV[i]) == 1 then
+    if redis.call('HINCRBY', KEYS[3], ARGV[i], 1) == 1 then
       announce('+' .. ARGV[i])
     end
   end
 end
-for _, holder in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
-  redis.call('ZREM', KEYS[2], holder)
+for _, holder in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
+  redis.call('ZREM', KEYS[4], holder)
   local name = string.sub(holder, string.find(holder, '\n', 1, true) + 1)
-  if redis.call('HINCRBY', KEYS[1], name, -1) <= 0 then
-    redis.call('HDEL', KEYS[1], name)
+  if redis.call('HINCRBY', KEYS[3], name, -1) <= 0 then
+    redis.call('HDEL', KEYS[3], name)
     announce('-' .. name)
   end
 end
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
-return {tonumber(redis.call('HGET', KEYS[3], 'presence') or '0'), redis.call('HKEYS', KEYS[1])}
-";
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+return {tonumber(redis.call('HGET', KEYS[1], 'presence') or '0'), redis.call('HKEYS', KEYS[3])}
+"
+);
 
 /// Lets go of one name of this instance in a room (announced if no other
 /// instance holds it); a room left with no name starts its idle time.
+/// ARGV: instance, channel, idle lifetime, name.
 const RELEASE: &str = r"
-local epoch = redis.call('HGET', KEYS[3], 'epoch')
-if redis.call('ZREM', KEYS[2], ARGV[1] .. '\n' .. ARGV[4]) == 1 then
-  if redis.call('HINCRBY', KEYS[1], ARGV[4], -1) <= 0 then
-    redis.call('HDEL', KEYS[1], ARGV[4])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if redis.call('ZREM', KEYS[4], ARGV[1] .. '\n' .. ARGV[4]) == 1 then
+  if redis.call('HINCRBY', KEYS[3], ARGV[4], -1) <= 0 then
+    redis.call('HDEL', KEYS[3], ARGV[4])
     if epoch then
-      local version = redis.call('HINCRBY', KEYS[3], 'presence', 1)
+      local version = redis.call('HINCRBY', KEYS[1], 'presence', 1)
       redis.call('PUBLISH', ARGV[2], 'p\n' .. epoch .. '\n' .. version .. '\n-' .. ARGV[4])
     end
   end
 end
-if redis.call('HLEN', KEYS[1]) == 0 then
+if redis.call('HLEN', KEYS[3]) == 0 then
   for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 end
 return 1
 ";
 
-/// The directory of rooms with members, across instances.
+/// The current time in Redis, in ms, as the directory scripts use it.
+macro_rules! redis_now {
+    () => {
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"
+    };
+}
+
+/// Lists a room in the directory until `presence_ttl` from now, and drops
+/// the entries nobody renewed; the key itself lapses with its last entry.
+/// KEYS: the directory. ARGV: room, presence TTL.
+const LIST_ROOM: &str = concat!(
+    redis_now!(),
+    r"
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"
+);
+
+/// The rooms listed and not lapsed. KEYS: the directory.
+const LISTED: &str = concat!(
+    redis_now!(),
+    r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"
+);
+
+/// The directory of rooms with members, across instances. Not a room key:
+/// in a Cluster it lives on one shard, off the message path.
 const DIRECTORY: &str = "duplex:rooms";
 
 /// The keys and channel of one room.
@@ -143,6 +186,19 @@ impl RoomKeys {
             holders: key("holders"),
             channel: key("events"),
         }
+    }
+
+    /// Passes the room's keys to a script in the order every room script
+    /// takes them: meta, log, names, holders.
+    fn bind<'a, 'b>(
+        &self,
+        invocation: &'b mut redis::ScriptInvocation<'a>,
+    ) -> &'b mut redis::ScriptInvocation<'a> {
+        invocation
+            .key(&self.meta)
+            .key(&self.log)
+            .key(&self.names)
+            .key(&self.holders)
     }
 
     /// The room a channel belongs to.
@@ -236,6 +292,8 @@ pub(super) struct Store {
     open: Script,
     hold: Script,
     release: Script,
+    list_room: Script,
+    listed: Script,
 }
 
 impl Store {
@@ -254,6 +312,8 @@ impl Store {
             open: Script::new(OPEN),
             hold: Script::new(HOLD),
             release: Script::new(RELEASE),
+            list_room: Script::new(LIST_ROOM),
+            listed: Script::new(LISTED),
         }
     }
 
@@ -264,12 +324,9 @@ impl Store {
         prefix: &str,
         suffix: &str,
     ) -> RedisResult<(Epoch, u64)> {
-        let (epoch, offset): (String, u64) = self
-            .publish
-            .key(&keys.meta)
-            .key(&keys.log)
-            .key(&keys.names)
-            .key(&keys.holders)
+        let mut invocation = self.publish.prepare_invoke();
+        let (epoch, offset): (String, u64) = keys
+            .bind(&mut invocation)
             .arg(Epoch::generate().as_str())
             .arg(prefix)
             .arg(suffix)
@@ -304,16 +361,12 @@ impl Store {
         names: impl IntoIterator<Item = &'a DisplayName>,
     ) -> RedisResult<Presence> {
         let mut invocation = self.hold.prepare_invoke();
-        invocation
-            .key(&keys.names)
-            .key(&keys.holders)
-            .key(&keys.meta)
-            .key(&keys.log)
+        keys.bind(&mut invocation)
+            .arg(Epoch::generate().as_str())
             .arg(&self.instance)
             .arg(self.lifetimes.presence_ttl.as_millis().to_string())
             .arg(&keys.channel)
-            .arg(self.lifetimes.keep_ms().to_string())
-            .arg(Epoch::generate().as_str());
+            .arg(self.lifetimes.keep_ms().to_string());
         for name in names {
             invocation.arg(name.as_str());
         }
@@ -329,12 +382,9 @@ impl Store {
 
     /// Lets go of `name` for this instance.
     pub async fn release(&self, keys: &RoomKeys, name: &DisplayName) -> RedisResult<()> {
-        let _: i64 = self
-            .release
-            .key(&keys.names)
-            .key(&keys.holders)
-            .key(&keys.meta)
-            .key(&keys.log)
+        let mut invocation = self.release.prepare_invoke();
+        let _: i64 = keys
+            .bind(&mut invocation)
             .arg(&self.instance)
             .arg(&keys.channel)
             .arg(self.lifetimes.room_idle_ttl.as_millis().to_string())
@@ -387,34 +437,20 @@ impl Store {
     /// Says, in the directory, that `room` has members here, until
     /// `presence_ttl` from now.
     pub async fn list_room(&self, room: &RoomName) -> RedisResult<()> {
-        let until = protocol::now_millis().saturating_add(
-            u64::try_from(self.lifetimes.presence_ttl.as_millis()).unwrap_or(u64::MAX),
-        );
-        let _: i64 = redis::cmd("ZADD")
-            .arg(DIRECTORY)
-            .arg(until)
+        let _: i64 = self
+            .list_room
+            .key(DIRECTORY)
             .arg(room.as_str())
-            .query_async(&mut self.conn.clone())
+            .arg(self.lifetimes.presence_ttl.as_millis().to_string())
+            .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(())
     }
 
     /// Every room with a member on some instance, with its member count.
     pub async fn directory(&self) -> RedisResult<Vec<(RoomName, usize)>> {
-        let now = protocol::now_millis();
         let mut conn = self.conn.clone();
-        let _: i64 = redis::cmd("ZREMRANGEBYSCORE")
-            .arg(DIRECTORY)
-            .arg("-inf")
-            .arg(format!("({now}"))
-            .query_async(&mut conn)
-            .await?;
-        let rooms: Vec<String> = redis::cmd("ZRANGE")
-            .arg(DIRECTORY)
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await?;
+        let rooms: Vec<String> = self.listed.key(DIRECTORY).invoke_async(&mut conn).await?;
         let rooms: Vec<RoomName> = rooms
             .into_iter()
             .filter_map(|r| RoomName::new(r).ok())

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use log::{debug, info, warn};
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::Inner;
@@ -25,6 +26,13 @@ use super::store::{Event, RoomKeys};
 /// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How often the idle pub/sub connection is pinged. Nothing else would
+/// notice a connection that a NAT or a frozen Redis left half open: the
+/// instance would silently stop hearing other instances' messages.
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a subscription change or a ping may take before the connection
+/// counts as lost (and is made again, with every room resynced).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A change of subscriptions.
 #[derive(Debug)]
@@ -94,9 +102,9 @@ async fn serve(
     let rooms = inner.room_names();
     let channels: Vec<String> = rooms.iter().map(|r| RoomKeys::new(r).channel).collect();
     if !channels.is_empty()
-        && let Err(e) = sink.subscribe(&channels).await
+        && let Err(e) = within(shutdown, sink.subscribe(&channels)).await
     {
-        return Served::Lost(format!("cannot resubscribe: {e}"));
+        return e.served("cannot resubscribe");
     }
     if inner.degraded.swap(false, Ordering::Relaxed) {
         info!(
@@ -109,9 +117,16 @@ async fn serve(
     for room in &rooms {
         inner.command(room, Command::Resync);
     }
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return Served::Shutdown,
+            _ = ping.tick() => {
+                if let Err(e) = within(shutdown, sink.ping::<redis::Value>()).await {
+                    return e.served("ping");
+                }
+            }
             message = stream.next() => {
                 let Some(message) = message else {
                     return Served::Lost("pub/sub connection lost".to_owned());
@@ -120,20 +135,62 @@ async fn serve(
             }
             Some(request) = requests.recv() => match request {
                 Request::Subscribe { channel, done } => {
-                    let result = sink.subscribe(&channel).await;
-                    let failed = result.is_err();
-                    let _ = done.send(result);
-                    if failed {
-                        return Served::Lost("subscribe failed".to_owned());
+                    match within(shutdown, sink.subscribe(&channel)).await {
+                        Ok(()) => {
+                            let _ = done.send(Ok(()));
+                        }
+                        Err(e) => {
+                            let _ = done.send(Err(e.to_redis()));
+                            return e.served("subscribe");
+                        }
                     }
                 }
                 Request::Unsubscribe { channel } => {
-                    if sink.unsubscribe(&channel).await.is_err() {
-                        return Served::Lost("unsubscribe failed".to_owned());
+                    if let Err(e) = within(shutdown, sink.unsubscribe(&channel)).await {
+                        return e.served("unsubscribe");
                     }
                 }
             },
         }
+    }
+}
+
+/// Why a call on the pub/sub connection did not succeed.
+enum Failed {
+    Shutdown,
+    TimedOut,
+    Redis(redis::RedisError),
+}
+
+impl Failed {
+    fn served(self, what: &str) -> Served {
+        match self {
+            Self::Shutdown => Served::Shutdown,
+            Self::TimedOut => Served::Lost(format!("{what}: no reply within {REPLY_TIMEOUT:?}")),
+            Self::Redis(e) => Served::Lost(format!("{what}: {e}")),
+        }
+    }
+
+    fn to_redis(&self) -> redis::RedisError {
+        match self {
+            Self::Redis(e) => e.clone(),
+            _ => redis::RedisError::from((redis::ErrorKind::Io, "no reply from Redis")),
+        }
+    }
+}
+
+/// Runs `call` for at most [`REPLY_TIMEOUT`], and not past `shutdown`.
+async fn within<T>(
+    shutdown: &CancellationToken,
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, Failed> {
+    tokio::select! {
+        () = shutdown.cancelled() => Err(Failed::Shutdown),
+        result = tokio::time::timeout(REPLY_TIMEOUT, call) => match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(Failed::Redis(e)),
+            Err(_) => Err(Failed::TimedOut),
+        },
     }
 }
 
@@ -148,7 +205,10 @@ fn refuse(request: Request) {
 
 fn mark_degraded(inner: &Inner, reason: &str) {
     if !inner.degraded.swap(true, Ordering::Relaxed) {
-        warn!("redis engine degraded: {reason}; posts are refused until Redis is back");
+        warn!(
+            "redis engine degraded: {reason}; members here miss live messages until the \
+             pub/sub connection is back, then get them from the log"
+        );
     }
 }
 

@@ -12,7 +12,7 @@
 //! History is kept encoded: a join splices stored entries into its frame
 //! rather than serializing the messages again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -41,10 +41,45 @@ pub struct MemoryEngine {
 
 #[derive(Debug)]
 struct Inner {
-    rooms: Mutex<HashMap<RoomName, Arc<Room>>>,
+    rooms: Mutex<Rooms>,
     history_size: usize,
     max_rooms: usize,
     room_idle_ttl: Duration,
+}
+
+/// The rooms held, and which of them went idle when.
+#[derive(Debug, Default)]
+struct Rooms {
+    map: HashMap<RoomName, Arc<Room>>,
+    /// Rooms as they went idle, oldest first: where eviction looks, so a
+    /// full instance finds the longest-idle room without visiting every
+    /// room. Entries are hints: a room may have gained a member since,
+    /// which eviction checks under the room's own lock.
+    idle: BTreeSet<(Instant, RoomName)>,
+    /// Each room's one entry in `idle`.
+    idle_at: HashMap<RoomName, Instant>,
+}
+
+impl Rooms {
+    /// Records that `name` went idle at `since` (unless a later record for
+    /// it is already here).
+    fn went_idle(&mut self, name: &RoomName, since: Instant) {
+        if let Some(&at) = self.idle_at.get(name) {
+            if at >= since {
+                return;
+            }
+            self.idle.remove(&(at, name.clone()));
+        }
+        self.idle_at.insert(name.clone(), since);
+        self.idle.insert((since, name.clone()));
+    }
+
+    fn remove(&mut self, name: &RoomName) -> Option<Arc<Room>> {
+        if let Some(at) = self.idle_at.remove(name) {
+            self.idle.remove(&(at, name.clone()));
+        }
+        self.map.remove(name)
+    }
 }
 
 #[derive(Debug)]
@@ -152,7 +187,7 @@ impl MemoryEngine {
     pub fn new(settings: &Settings) -> Self {
         Self {
             inner: Arc::new(Inner {
-                rooms: Mutex::new(HashMap::new()),
+                rooms: Mutex::new(Rooms::default()),
                 history_size: settings.history_size,
                 max_rooms: settings.max_rooms,
                 room_idle_ttl: settings.room_idle_ttl,
@@ -160,7 +195,7 @@ impl MemoryEngine {
         }
     }
 
-    fn rooms(&self) -> MutexGuard<'_, HashMap<RoomName, Arc<Room>>> {
+    fn rooms(&self) -> MutexGuard<'_, Rooms> {
         self.inner
             .rooms
             .lock()
@@ -181,58 +216,87 @@ impl MemoryEngine {
                 continue; // swept between the lookup and the lock
             }
             state.expire_if_idle(Instant::now(), self.inner.room_idle_ttl);
-            return Ok(f(&mut state));
+            let was_idle = state.idle_since;
+            let result = f(&mut state);
+            let idle = state.idle_since.filter(|&since| Some(since) != was_idle);
+            drop(state);
+            if let Some(since) = idle {
+                self.rooms().went_idle(name, since);
+            }
+            return Ok(result);
         }
     }
 
     fn find_or_open(&self, name: &RoomName) -> Result<Arc<Room>, EngineError> {
         let mut rooms = self.rooms();
-        if let Some(room) = rooms.get(name) {
+        if let Some(room) = rooms.map.get(name) {
             return Ok(Arc::clone(room));
         }
-        if rooms.len() >= self.inner.max_rooms && !self.evict_one(&mut rooms) {
+        if rooms.map.len() >= self.inner.max_rooms && !Self::evict_one(&mut rooms) {
             return Err(EngineError::ServerBusy);
         }
+        let now = Instant::now();
         let room = Arc::new(Room {
-            state: Mutex::new(RoomState::new(Instant::now())),
+            state: Mutex::new(RoomState::new(now)),
         });
-        rooms.insert(name.clone(), Arc::clone(&room));
+        rooms.map.insert(name.clone(), Arc::clone(&room));
+        rooms.went_idle(name, now);
         Ok(room)
     }
 
     /// Drops the room idle the longest, if any is idle; a room with members
     /// is never dropped. Dropping early is the same as its idle time having
     /// run out: it comes back with a new epoch.
-    fn evict_one(&self, rooms: &mut HashMap<RoomName, Arc<Room>>) -> bool {
-        let oldest = rooms
-            .iter()
-            .filter_map(|(name, room)| room.lock().idle_since.map(|since| (since, name)))
-            .min()
-            .map(|(_, name)| name.clone());
-        let Some(name) = oldest else {
-            return false;
-        };
-        if let Some(room) = rooms.remove(&name) {
-            room.lock().dropped = true;
-            debug!("room {name} dropped early to make room");
+    fn evict_one(rooms: &mut Rooms) -> bool {
+        while let Some((since, name)) = rooms.idle.pop_first() {
+            rooms.idle_at.remove(&name);
+            let Some(room) = rooms.map.get(&name).map(Arc::clone) else {
+                continue;
+            };
+            // Checked and marked under one hold of the room's lock: a join
+            // that got the room before this either made it busy (kept) or
+            // finds it dropped and looks again.
+            let mut state = room.lock();
+            if state.idle_since == Some(since) {
+                state.dropped = true;
+                drop(state);
+                rooms.map.remove(&name);
+                debug!("room {name} dropped early to make room");
+                return true;
+            }
         }
-        true
+        false
     }
 
     /// Drops every room idle past `room_idle_ttl`, history included.
     pub fn sweep(&self) {
         let now = Instant::now();
         let ttl = self.inner.room_idle_ttl;
-        self.rooms().retain(|name, room| {
+        let mut rooms = self.rooms();
+        let expired: Vec<RoomName> = rooms
+            .idle
+            .iter()
+            .take_while(|(since, _)| now >= *since + ttl)
+            .map(|(_, name)| name.clone())
+            .collect();
+        for name in expired {
+            let Some(room) = rooms.map.get(&name).map(Arc::clone) else {
+                continue;
+            };
             let mut state = room.lock();
             if state.expired(now, ttl) {
                 state.dropped = true;
+                drop(state);
+                rooms.remove(&name);
                 debug!("room {name} dropped after {ttl:?} idle");
-                false
-            } else {
-                true
+            } else if state.idle_since.is_none() {
+                // Busy again: its record is stale.
+                drop(state);
+                if let Some(at) = rooms.idle_at.remove(&name) {
+                    rooms.idle.remove(&(at, name));
+                }
             }
-        });
+        }
     }
 
     /// See [`super::Engine::join`].
@@ -272,16 +336,20 @@ impl MemoryEngine {
 
     /// See [`super::Engine::leave`].
     pub fn leave(&self, conn: ConnectionId, name: &RoomName) {
-        let Some(room) = self.rooms().get(name).map(Arc::clone) else {
+        let Some(room) = self.rooms().map.get(name).map(Arc::clone) else {
             return;
         };
         let mut state = room.lock();
+        let was_member = state.members.name_of(conn).is_some();
         if let Some(gone) = state.members.remove(conn) {
             let frame = presence_frame(name, &gone, false);
             state.members.broadcast_presence(&frame, &gone, None, None);
         }
-        if state.members.is_empty() {
-            state.idle_since = Some(Instant::now());
+        if was_member && state.members.is_empty() {
+            let now = Instant::now();
+            state.idle_since = Some(now);
+            drop(state);
+            self.rooms().went_idle(name, now);
         }
     }
 
@@ -324,6 +392,7 @@ impl MemoryEngine {
     pub fn rooms_with_members(&self) -> Vec<RoomInfo> {
         let rooms: Vec<(RoomName, Arc<Room>)> = self
             .rooms()
+            .map
             .iter()
             .map(|(name, room)| (name.clone(), Arc::clone(room)))
             .collect();
@@ -341,7 +410,7 @@ impl MemoryEngine {
     /// Rooms held now: with members, or idle and not yet dropped.
     #[must_use]
     pub fn room_count(&self) -> usize {
-        self.rooms().len()
+        self.rooms().map.len()
     }
 }
 
@@ -488,6 +557,7 @@ mod tests {
         assert_eq!(engine.room_count(), 2);
         let names: Vec<String> = engine
             .rooms()
+            .map
             .keys()
             .map(|r| r.as_str().to_owned())
             .collect();
@@ -498,5 +568,27 @@ mod tests {
             join(&engine, 3, "e", None).map(|_| ()),
             Err(EngineError::ServerBusy)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn eviction_takes_the_longest_idle_room_and_skips_rooms_busy_again() {
+        let engine = engine(3);
+        // "busy" went idle first, then got a member: its idle record is stale.
+        assert!(post(&engine, "busy").is_ok());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(post(&engine, "older").is_ok());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(post(&engine, "newer").is_ok());
+        assert!(join(&engine, 1, "busy", None).is_ok());
+
+        assert!(join(&engine, 2, "fresh", None).is_ok());
+        let mut names: Vec<String> = engine
+            .rooms()
+            .map
+            .keys()
+            .map(|r| r.as_str().to_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["busy", "fresh", "newer"]);
     }
 }

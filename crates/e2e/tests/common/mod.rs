@@ -346,7 +346,18 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// Starts one on a free port, trying another if that one is taken
+    /// between finding it free and binding it.
     pub async fn start() -> Self {
+        for _ in 0..5 {
+            if let Some(redis) = Self::start_on_free_port().await {
+                return redis;
+            }
+        }
+        panic!("could not start redis-server on a free port");
+    }
+
+    async fn start_on_free_port() -> Option<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -363,21 +374,24 @@ impl Redis {
                 panic!("cannot run redis-server ({e}); install it: apt-get install -y redis-server")
             });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        tokio::time::timeout(UI_DEADLINE, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
+        let ready = tokio::time::timeout(UI_DEADLINE, async {
+            while let Ok(Some(line)) = lines.next_line().await {
                 if line.contains("Ready to accept connections") {
-                    return;
+                    return true;
                 }
             }
-            panic!("redis-server exited before it was ready");
+            false // it exited: the port was taken
         })
         .await
-        .expect("redis-server starts");
+        .unwrap_or(false);
+        if !ready {
+            return None;
+        }
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self {
+        Some(Self {
             port,
             _child: child,
-        }
+        })
     }
 }
 

@@ -473,3 +473,48 @@ async fn a_message_whose_publication_was_lost_is_found_by_the_next_refresh() {
     let found = ada.recv_chat().await;
     assert_eq!((found.text.as_str(), found.offset), ("silent", 2));
 }
+
+#[tokio::test]
+async fn a_frozen_redis_gets_answers_in_bounded_time_and_the_server_still_stops() {
+    let redis = Arc::new(RedisServer::start().await);
+    let a = start_instance(&redis, |_| {}).await;
+    let mut ada = Client::joined(&a, "lobby", "Ada").await;
+    ada.post_acked("lobby", "before").await;
+
+    redis.signal("STOP");
+    let asked = tokio::time::Instant::now();
+    ada.send_json(json!({"type": "post", "room": "lobby", "text": "frozen", "ref": "p1"}))
+        .await;
+    assert_eq!(ada.recv_error().await, "engine_unavailable");
+    ada.send_json(json!({"type": "join", "room": "elsewhere", "name": "Ada", "ref": "j1"}))
+        .await;
+    assert_eq!(ada.recv_error().await, "engine_unavailable");
+    // Each within the 2 s command timeout, plus scheduling slack.
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    redis.signal("CONT");
+    let after = tokio::time::timeout(EVENTUAL, async {
+        loop {
+            ada.send_json(json!({"type": "post", "room": "lobby", "text": "thawed", "ref": "p2"}))
+                .await;
+            match ada.recv().await {
+                ServerMessage::Message(m) if m.text.as_str() == "thawed" => return m,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("posts work again once Redis answers");
+    assert!(after.offset >= 2);
+    drop(ada);
+
+    redis.signal("STOP");
+    tokio::time::timeout(EVENTUAL, a.stop())
+        .await
+        .expect("the server stops although Redis is frozen");
+    redis.signal("CONT");
+}

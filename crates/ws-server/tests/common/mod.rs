@@ -154,6 +154,23 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to it: a frozen Redis accepts
+    /// connections and answers nothing.
+    pub fn signal(&self, signal: &str) {
+        let pid = self
+            .child
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|c| c.id())
+            .unwrap();
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Kills it with SIGKILL and waits until it is gone: its data is lost.
     pub async fn kill(&self) {
         let child = self.child.lock().unwrap().take();

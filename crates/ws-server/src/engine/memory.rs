@@ -216,11 +216,12 @@ impl MemoryEngine {
                 continue; // swept between the lookup and the lock
             }
             state.expire_if_idle(Instant::now(), self.inner.room_idle_ttl);
-            let was_idle = state.idle_since;
             let result = f(&mut state);
-            let idle = state.idle_since.filter(|&since| Some(since) != was_idle);
+            let idle = state.idle_since;
             drop(state);
             if let Some(since) = idle {
+                // Only an empty room is idle: posts to rooms with members
+                // never get here.
                 self.rooms().went_idle(name, since);
             }
             return Ok(result);
@@ -257,12 +258,20 @@ impl MemoryEngine {
             // that got the room before this either made it busy (kept) or
             // finds it dropped and looks again.
             let mut state = room.lock();
-            if state.idle_since == Some(since) {
-                state.dropped = true;
-                drop(state);
-                rooms.map.remove(&name);
-                debug!("room {name} dropped early to make room");
-                return true;
+            match state.idle_since {
+                Some(at) if at == since => {
+                    state.dropped = true;
+                    drop(state);
+                    rooms.map.remove(&name);
+                    debug!("room {name} dropped early to make room");
+                    return true;
+                }
+                // Idle since another time: listed again under it.
+                Some(at) => {
+                    drop(state);
+                    rooms.went_idle(&name, at);
+                }
+                None => {}
             }
         }
         false
@@ -289,11 +298,15 @@ impl MemoryEngine {
                 drop(state);
                 rooms.remove(&name);
                 debug!("room {name} dropped after {ttl:?} idle");
-            } else if state.idle_since.is_none() {
-                // Busy again: its record is stale.
+            } else {
+                // Busy again (its record is stale), or idle since later.
+                let idle = state.idle_since;
                 drop(state);
                 if let Some(at) = rooms.idle_at.remove(&name) {
-                    rooms.idle.remove(&(at, name));
+                    rooms.idle.remove(&(at, name.clone()));
+                }
+                if let Some(at) = idle {
+                    rooms.went_idle(&name, at);
                 }
             }
         }

@@ -33,9 +33,10 @@ async fn a_joiner_gets_the_member_list_and_the_others_get_member_joined(engine: 
 async fn a_user_in_two_tabs_counts_once_and_leaves_with_the_last_tab(engine: Engine) {
     let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
-    // An observer sharing a second room with the first tab: the server removes
-    // a closed connection from all its rooms at once, so the observer's
-    // member_left tells the test when the first tab is gone everywhere.
+    // An observer sharing a second room with the first tab: the server
+    // leaves a closed connection's rooms one by one, in name order ("lobby"
+    // before "side"), so the observer's member_left tells the test when the
+    // first tab is gone from both.
     let mut observer = Client::joined(&server, "side", "Observer").await;
 
     let mut tab1 = Client::connect(&server).await;

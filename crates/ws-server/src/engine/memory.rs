@@ -290,6 +290,7 @@ impl MemoryEngine {
             .collect();
         for name in expired {
             let Some(room) = rooms.map.get(&name).map(Arc::clone) else {
+                rooms.remove(&name); // a record left by a room evicted since
                 continue;
             };
             let mut state = room.lock();

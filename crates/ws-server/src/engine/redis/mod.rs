@@ -169,6 +169,7 @@ impl RedisEngine {
             name: join.name.clone(),
             since: join.since.cloned(),
             reference: join.reference,
+            asked: tokio::time::Instant::now(),
             done,
         };
         {

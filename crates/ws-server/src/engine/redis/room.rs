@@ -43,6 +43,8 @@ pub(super) enum Command {
         name: DisplayName,
         since: Option<Position>,
         reference: Option<ClientRef>,
+        /// When it was asked: a join queued too long is refused.
+        asked: Instant,
         done: oneshot::Sender<Result<(), EngineError>>,
     },
     /// Remove a member.
@@ -53,6 +55,13 @@ pub(super) enum Command {
     /// Compare the cursor with Redis and catch up: after the pub/sub
     /// connection came back, or after events were dropped.
     Resync,
+}
+
+/// One thing a room task does at a time.
+enum Step {
+    Command(Command),
+    Event(Event),
+    Refresh,
 }
 
 /// The answer to a command, sent once the room has settled.
@@ -109,6 +118,7 @@ pub(super) fn spawn(inner: &Arc<Inner>, room: RoomName) -> RoomHandle {
     let (delivered_tx, delivered) = watch::channel(None);
     let task = RoomTask {
         delivered: delivered_tx,
+        last_live: 0,
         shutdown: inner.shutdown.clone(),
         keys: RoomKeys::new(&room),
         room,
@@ -147,6 +157,9 @@ struct RoomTask {
     cursor: Option<Cursor>,
     lagging: Arc<AtomicBool>,
     delivered: watch::Sender<Option<Cursor>>,
+    /// The highest offset delivered from a live event in the cursor's
+    /// epoch (not read from the log): how a reused offset is recognized.
+    last_live: u64,
     shutdown: CancellationToken,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Receiver<Event>,
@@ -155,6 +168,10 @@ struct RoomTask {
 impl RoomTask {
     /// Moves the cursor; the one place it changes.
     fn set_cursor(&mut self, epoch: Epoch, offset: u64) {
+        if self.cursor.as_ref().is_none_or(|c| c.epoch != epoch) {
+            // Late events of the new epoch may be at or below its start.
+            self.last_live = 0;
+        }
         // The epoch is copied only when it changes, not per message.
         self.delivered.send_modify(|delivered| match delivered {
             Some(cursor) if cursor.epoch == epoch => cursor.offset = offset,
@@ -172,16 +189,24 @@ impl RoomTask {
         let period = self.inner.refresh;
         let mut refresh = tokio::time::interval_at(Instant::now() + period, period);
         refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // On shutdown the task stops at once, even in the middle of a step
+        // that waits on Redis: its members' presence lapses with
+        // `presence_ttl` (so members who reconnect to another instance do
+        // not flicker out and back), and a frozen Redis cannot hold up the
+        // stop. Callers waiting on a dropped answer are told the room ended.
+        let shutdown = self.shutdown.clone();
         loop {
+            let step = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(command) = self.commands.recv() => Step::Command(command),
+                Some(event) = self.events.recv() => Step::Event(event),
+                _ = refresh.tick() => Step::Refresh,
+            };
             let answer = tokio::select! {
-                Some(command) = self.commands.recv() => self.on_command(command).await,
-                Some(event) = self.events.recv() => { self.on_event(event).await; None }
-                _ = refresh.tick() => { self.refresh().await; None }
-                // Connections are closing: their presence here lapses with
-                // `presence_ttl` (so members who reconnect to another
-                // instance do not flicker out and back), and nobody waits on
-                // Redis to stop.
-                () = self.shutdown.cancelled() => break,
+                biased;
+                () = shutdown.cancelled() => break,
+                answer = self.take(step) => answer,
             };
             // A room left empty leaves the map before its last leave is
             // answered, so whoever hears `left` finds the room gone.
@@ -191,6 +216,20 @@ impl RoomTask {
             }
             if retired {
                 break;
+            }
+        }
+    }
+
+    async fn take(&mut self, step: Step) -> Option<Answer> {
+        match step {
+            Step::Command(command) => self.on_command(command).await,
+            Step::Event(event) => {
+                self.on_event(event).await;
+                None
+            }
+            Step::Refresh => {
+                self.refresh().await;
+                None
             }
         }
     }
@@ -219,9 +258,19 @@ impl RoomTask {
                 name,
                 since,
                 reference,
+                asked,
                 done,
             } => {
-                let result = self.join(&conn, &name, since.as_ref(), reference).await;
+                // Joins queue behind one another; one that waited past the
+                // timeout (Redis is slow or gone) is refused without trying,
+                // so that a queue of them drains at once.
+                let result = if asked.elapsed() > COMMAND_TIMEOUT {
+                    Err(EngineError::Unavailable(
+                        "the room is waiting on Redis".to_owned(),
+                    ))
+                } else {
+                    self.join(&conn, &name, since.as_ref(), reference).await
+                };
                 Some(Answer::Join(done, result))
             }
             Command::Leave { conn, done } => {
@@ -268,17 +317,14 @@ impl RoomTask {
             .open(&self.keys)
             .await
             .map_err(unavailable)?;
-        match &self.cursor {
-            None => self.set_cursor(epoch.clone(), offset),
-            Some(cursor) if cursor.epoch != epoch => {
-                self.restart(Some((epoch.clone(), offset))).await;
-            }
-            Some(_) => {}
-        }
-        match &self.cursor {
-            Some(cursor) if cursor.epoch == epoch => Ok(cursor.clone()),
+        let Some(cursor) = self.cursor.clone() else {
+            self.set_cursor(epoch.clone(), offset);
+            return Ok(Cursor { epoch, offset });
+        };
+        match (self.follow(&cursor, epoch, offset).await, &self.cursor) {
+            (true, Some(now)) => Ok(now.clone()),
             _ => Err(EngineError::Unavailable(
-                "the room could not start over".to_owned(),
+                "the room could not catch up with Redis".to_owned(),
             )),
         }
     }
@@ -390,6 +436,12 @@ impl RoomTask {
                     return;
                 }
                 if offset <= cursor.offset {
+                    if offset <= self.last_live {
+                        // Live events come once each, in offset order: an
+                        // offset at or below one already heard live was
+                        // handed out again. Redis went back in time.
+                        self.rolled_back(&cursor).await;
+                    }
                     return; // delivered already (read from the log)
                 }
                 if offset > cursor.offset + 1 && !self.catch_up(offset - 1).await {
@@ -402,13 +454,37 @@ impl RoomTask {
                 {
                     self.members.broadcast(&frame(&entry));
                     self.set_cursor(epoch, offset);
+                    self.last_live = offset;
                 }
             }
         }
     }
 
+    /// The room's data in Redis went back in time under `cursor`'s epoch:
+    /// gives it a new epoch (once, whichever instance sees it first) and
+    /// starts members over. Returns whether that worked.
+    async fn rolled_back(&mut self, cursor: &Cursor) -> bool {
+        warn!(
+            "room {}: Redis went back in time (offsets reused)",
+            self.room
+        );
+        match self
+            .inner
+            .store
+            .renew_epoch(&self.keys, &cursor.epoch)
+            .await
+        {
+            Ok(at) => self.restart(Some(at)).await,
+            Err(e) => {
+                self.lag(&e);
+                false
+            }
+        }
+    }
+
     /// Delivers the entries after the cursor up to `to` from the log.
-    /// Returns whether the cursor reached `to`.
+    /// Returns whether the room is in step with Redis again: the cursor
+    /// reached `to`, or members started over past it.
     async fn catch_up(&mut self, to: u64) -> bool {
         let Some(cursor) = self.cursor.clone() else {
             return false;
@@ -422,11 +498,8 @@ impl RoomTask {
                 self.set_cursor(cursor.epoch, to);
                 true
             }
-            Ok(_) => {
-                // Trimmed away: members cannot get exactly what they missed.
-                self.restart(None).await;
-                false
-            }
+            // Trimmed away: members cannot get exactly what they missed.
+            Ok(_) => self.restart(None).await,
             Err(e) => {
                 self.lag(&e);
                 false
@@ -443,22 +516,36 @@ impl RoomTask {
         };
         self.lagging.store(false, Ordering::Relaxed);
         match self.inner.store.open(&self.keys).await {
-            Ok((epoch, offset)) if epoch != cursor.epoch => {
-                self.restart(Some((epoch, offset))).await;
-            }
-            Ok((_, offset)) => {
-                if offset > cursor.offset {
-                    self.catch_up(offset).await;
-                }
+            Ok((epoch, offset)) => {
+                self.follow(&cursor, epoch, offset).await;
             }
             Err(e) => self.lag(&e),
+        }
+    }
+
+    /// Brings the cursor to the room's position in Redis, `epoch` and
+    /// `offset`: catches up within the epoch; starts members over when the
+    /// epoch changed, or when Redis is behind the cursor in the same epoch
+    /// (rolled back: an older snapshot, a lagging replica), which would
+    /// otherwise reuse offsets members already have. The rolled-back room
+    /// gets a new epoch first, once, whichever instance sees it. Returns
+    /// whether the room is in step with Redis.
+    async fn follow(&mut self, cursor: &Cursor, epoch: Epoch, offset: u64) -> bool {
+        if epoch != cursor.epoch {
+            self.restart(Some((epoch, offset))).await
+        } else if offset < cursor.offset {
+            self.rolled_back(cursor).await
+        } else if offset > cursor.offset {
+            self.catch_up(offset).await
+        } else {
+            true
         }
     }
 
     /// Starts every member over at the room's current position (or
     /// `at`): presence held again, and a fresh `joined` with the recent
     /// history and `recovered: false`.
-    async fn restart(&mut self, at: Option<(Epoch, u64)>) {
+    async fn restart(&mut self, at: Option<(Epoch, u64)>) -> bool {
         let store = &self.inner.store;
         let restarted = async {
             let (epoch, offset) = match at {
@@ -472,7 +559,10 @@ impl RoomTask {
         .await;
         let (epoch, offset, presence, entries) = match restarted {
             Ok(restarted) => restarted,
-            Err(e) => return self.lag(&e),
+            Err(e) => {
+                self.lag(&e);
+                return false;
+            }
         };
         warn!(
             "room {}: its stream restarted (epoch {epoch}); members start over at offset {offset}",
@@ -492,6 +582,7 @@ impl RoomTask {
         }
         self.members.all_saw_presence(presence.version);
         self.set_cursor(epoch, offset);
+        true
     }
 
     /// Renews this instance's presence in the room and its directory entry,

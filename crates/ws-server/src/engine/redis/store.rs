@@ -109,6 +109,19 @@ return {tonumber(redis.call('HGET', KEYS[1], 'presence') or '0'), redis.call('HK
 "
 );
 
+/// Gives a room a new epoch if it still has epoch `ARGV[1]`: its data went
+/// back in time, and offsets members already have would be handed out
+/// again. Its log stays: offsets go on from where they are, under the new
+/// epoch. Returns the epoch and offset after. ARGV: old epoch, new epoch.
+const RENEW_EPOCH: &str = r"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch == ARGV[1] then
+  epoch = ARGV[2]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+return {epoch, tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')}
+";
+
 /// Lets go of one name of this instance in a room (announced if no other
 /// instance holds it); a room left with no name starts its idle time.
 /// ARGV: instance, channel, idle lifetime, name.
@@ -294,6 +307,7 @@ pub(super) struct Store {
     release: Script,
     list_room: Script,
     listed: Script,
+    renew_epoch: Script,
 }
 
 impl Store {
@@ -314,6 +328,7 @@ impl Store {
             release: Script::new(RELEASE),
             list_room: Script::new(LIST_ROOM),
             listed: Script::new(LISTED),
+            renew_epoch: Script::new(RENEW_EPOCH),
         }
     }
 
@@ -347,6 +362,20 @@ impl Store {
             .key(&keys.log)
             .arg(Epoch::generate().as_str())
             .arg(self.lifetimes.keep_ms().to_string())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok((parse_epoch(epoch)?, offset))
+    }
+
+    /// A new epoch for a room that went back in time under `epoch`; returns
+    /// the room's epoch and offset after (another instance may have renewed
+    /// it first).
+    pub async fn renew_epoch(&self, keys: &RoomKeys, epoch: &Epoch) -> RedisResult<(Epoch, u64)> {
+        let (epoch, offset): (String, u64) = self
+            .renew_epoch
+            .key(&keys.meta)
+            .arg(epoch.as_str())
+            .arg(Epoch::generate().as_str())
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok((parse_epoch(epoch)?, offset))

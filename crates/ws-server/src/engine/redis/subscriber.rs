@@ -57,7 +57,13 @@ pub(super) async fn run(
     loop {
         let connected = tokio::select! {
             () = shutdown.cancelled() => return,
-            connected = client.get_async_pubsub() => connected,
+            // A Redis that accepts and never answers must not stall the
+            // connect: joins wait on it.
+            connected = tokio::time::timeout(REPLY_TIMEOUT, client.get_async_pubsub()) => {
+                connected.unwrap_or_else(|_| {
+                    Err(redis::RedisError::from((redis::ErrorKind::Io, "connect: no reply")))
+                })
+            }
         };
         let (sink, stream) = match connected {
             Ok(pubsub) => pubsub.split(),
@@ -134,6 +140,8 @@ async fn serve(
                 dispatch(inner, &message);
             }
             Some(request) = requests.recv() => match request {
+                // Its room stopped waiting (and will not unsubscribe).
+                Request::Subscribe { done, .. } if done.is_closed() => {}
                 Request::Subscribe { channel, done } => {
                     match within(shutdown, sink.subscribe(&channel)).await {
                         Ok(()) => {

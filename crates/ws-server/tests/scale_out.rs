@@ -518,3 +518,74 @@ async fn a_frozen_redis_gets_answers_in_bounded_time_and_the_server_still_stops(
         .expect("the server stops although Redis is frozen");
     redis.signal("CONT");
 }
+
+#[tokio::test]
+async fn a_redis_that_went_back_in_time_gives_the_room_a_new_epoch() {
+    let (redis, a, b) = two_instances().await;
+    let mut ada = Client::connect(&a).await;
+    let before = ada.join("lobby", "Ada").await;
+    let mut bob = Client::joined(&b, "lobby", "Bob").await;
+    let _ = ada.recv().await; // member_joined Bob
+    for text in ["one", "two", "three"] {
+        ada.post_acked("lobby", text).await;
+        assert_eq!(bob.recv_chat().await.text.as_str(), text);
+    }
+
+    // As if Redis came back from a snapshot taken after the first message.
+    let mut conn = redis.connection().await;
+    let _: () = redis::cmd("HSET")
+        .arg("duplex:{lobby}:meta")
+        .arg("offset")
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let first: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg("duplex:{lobby}:log")
+        .arg("1-0")
+        .arg("1-0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg("duplex:{lobby}:log")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("duplex:{lobby}:log")
+        .arg("1-0")
+        .arg(&first[0].1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    // The next post would reuse offset 2 (or a refresh finds the room
+    // behind first): members must not take it for the "two" they have, and
+    // must not miss it either. They start over under a new epoch.
+    bob.post("lobby", "after the rollback").await;
+    for member in [&mut ada, &mut bob] {
+        let (mut new_epoch, mut got_it) = (false, false);
+        while !(new_epoch && got_it) {
+            match member.recv().await {
+                ServerMessage::Joined {
+                    epoch,
+                    recovered,
+                    history,
+                    ..
+                } => {
+                    assert_ne!(epoch.as_str(), before.epoch, "a new epoch");
+                    assert!(!recovered);
+                    new_epoch = true;
+                    got_it |= texts(&history).contains(&"after the rollback");
+                }
+                ServerMessage::Message(m) => {
+                    assert!(new_epoch, "{m:?} before the room started over");
+                    assert_eq!(m.text.as_str(), "after the rollback");
+                    got_it = true;
+                }
+                _ => {}
+            }
+        }
+    }
+}

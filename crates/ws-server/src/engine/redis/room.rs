@@ -196,12 +196,14 @@ impl RoomTask {
         // stop. Callers waiting on a dropped answer are told the room ended.
         let shutdown = self.shutdown.clone();
         loop {
+            // In this order: a busy room's stream of events must not starve
+            // its presence refresh (its members would expire elsewhere).
             let step = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
                 Some(command) = self.commands.recv() => Step::Command(command),
-                Some(event) = self.events.recv() => Step::Event(event),
                 _ = refresh.tick() => Step::Refresh,
+                Some(event) = self.events.recv() => Step::Event(event),
             };
             let answer = tokio::select! {
                 biased;

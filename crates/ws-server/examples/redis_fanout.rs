@@ -12,7 +12,6 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -32,28 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let publishers: usize = args.next().map_or(Ok(1), |a| a.parse())?;
     let messages = messages / publishers * publishers;
 
-    let port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
-    let mut redis = tokio::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut lines = tokio::io::BufReader::new(redis.stdout.take().ok_or("no stdout")?).lines();
-    while let Some(line) = lines.next_line().await? {
-        if line.contains("Ready to accept connections") {
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let redis = testkit::RedisServer::start().await;
 
     let shutdown = CancellationToken::new();
     let mut urls = Vec::new();
@@ -62,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         urls.push(format!("ws://{}/ws", listener.local_addr()?));
         let settings = Settings {
             engine: EngineKind::Redis,
-            redis_url: format!("redis://127.0.0.1:{port}"),
+            redis_url: redis.url(),
             max_connections: 100_000,
             ..Settings::default()
         };

@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use testkit::RedisServer;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -338,63 +339,6 @@ fn xpath_literal(s: &str) -> String {
     }
 }
 
-/// A `redis-server` of the test's own on a free loopback port, with no
-/// persistence; killed when dropped.
-pub struct Redis {
-    pub port: u16,
-    _child: Child,
-}
-
-impl Redis {
-    /// Starts one on a free port, trying another if that one is taken
-    /// between finding it free and binding it.
-    pub async fn start() -> Self {
-        for _ in 0..5 {
-            if let Some(redis) = Self::start_on_free_port().await {
-                return redis;
-            }
-        }
-        panic!("could not start redis-server on a free port");
-    }
-
-    async fn start_on_free_port() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run redis-server ({e}); install it: apt-get install -y redis-server")
-            });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(UI_DEADLINE, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("Ready to accept connections") {
-                    return true;
-                }
-            }
-            false // it exited: the port was taken
-        })
-        .await
-        .unwrap_or(false);
-        if !ready {
-            return None;
-        }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Some(Self {
-            port,
-            _child: child,
-        })
-    }
-}
-
 /// Two ws-server instances on one Redis and an app-server that hands each
 /// page the next of their URLs: two pages in a row land on two instances.
 pub struct ScaledStack {
@@ -402,12 +346,12 @@ pub struct ScaledStack {
     pub ws_urls: [String; 2],
     ws: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
     app: actix_web::dev::ServerHandle,
-    _redis: Redis,
+    _redis: RedisServer,
 }
 
 impl ScaledStack {
     pub async fn start() -> Self {
-        let redis = Redis::start().await;
+        let redis = RedisServer::start().await;
         let app_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let app_port = app_listener.local_addr().unwrap().port();
         let mut ws = Vec::new();

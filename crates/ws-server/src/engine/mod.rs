@@ -191,13 +191,4 @@ impl Engine {
             Self::Redis(engine) => engine.rooms().await,
         }
     }
-
-    /// Rooms this instance holds now.
-    #[must_use]
-    pub fn local_room_count(&self) -> usize {
-        match self {
-            Self::Memory(engine) => engine.room_count(),
-            Self::Redis(engine) => engine.room_count(),
-        }
-    }
 }

@@ -251,10 +251,4 @@ impl RedisEngine {
         rooms.sort_by(|a, b| a.room.cmp(&b.room));
         Ok(rooms)
     }
-
-    /// Rooms with members on this instance.
-    #[must_use]
-    pub fn room_count(&self) -> usize {
-        self.inner.rooms().len()
-    }
 }

@@ -413,17 +413,19 @@ impl RoomTask {
         let Some(cursor) = self.cursor.clone() else {
             return; // not open yet: its open reads past this
         };
+        if *event.epoch() != cursor.epoch {
+            // Redis lost the room, or this is a late event of the epoch
+            // before: Redis says which.
+            self.resync().await;
+            return;
+        }
         match event {
             Event::Presence {
-                epoch,
                 version,
                 name,
                 present,
+                ..
             } => {
-                if epoch != cursor.epoch {
-                    self.resync().await;
-                    return;
-                }
                 let frame = presence_frame(&self.room, &name, present);
                 self.members
                     .broadcast_presence(&frame, &name, None, Some(version));
@@ -433,10 +435,6 @@ impl RoomTask {
                 offset,
                 entry,
             } => {
-                if epoch != cursor.epoch {
-                    self.resync().await;
-                    return;
-                }
                 if offset <= cursor.offset {
                     if offset <= self.last_live {
                         // Live events come once each, in offset order: an

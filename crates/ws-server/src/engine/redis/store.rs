@@ -241,6 +241,13 @@ pub(super) enum Event {
 }
 
 impl Event {
+    /// The epoch of the room the event belongs to.
+    pub fn epoch(&self) -> &Epoch {
+        match self {
+            Self::Message { epoch, .. } | Self::Presence { epoch, .. } => epoch,
+        }
+    }
+
     /// Parses a payload written by the scripts above.
     pub fn parse(payload: &str) -> Option<Self> {
         let (kind, rest) = payload.split_once('\n')?;

@@ -16,6 +16,7 @@ pub mod encoded;
 mod error;
 mod message;
 mod names;
+pub mod token;
 
 pub use close::CloseCode;
 pub use decode::DecodeError;
@@ -24,7 +25,10 @@ pub use message::{
     ChatMessage, ClientFrame, ClientMessage, MessageId, Position, RoomInfo, ServerMessage,
     now_millis,
 };
-pub use names::{ClientRef, DisplayName, Epoch, MessageText, RoomName, ValidationError};
+pub use names::{
+    ClientRef, DisplayName, Epoch, MessageText, NameKey, RoomName, UserId, ValidationError,
+};
+pub use token::{Claims, Role, Secret};
 
 /// The protocol version this crate speaks, sent to every client in `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;

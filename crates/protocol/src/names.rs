@@ -3,6 +3,7 @@
 //! within them, so no later code re-checks.
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
 /// Why a room name, display name or message text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,10 +126,28 @@ impl DisplayName {
                 allowed: Self::ALLOWED,
             });
         }
+        if let Some(found) = value.chars().find(|c| is_invisible(*c)) {
+            return Err(ValidationError::InvalidChar {
+                what,
+                found,
+                allowed: "visible characters only",
+            });
+        }
         if value.starts_with(' ') || value.ends_with(' ') {
             return Err(ValidationError::Padded { what });
         }
         Ok(Self(value))
+    }
+
+    /// What two names are compared by when a room refuses a name that
+    /// another user holds: the name after NFKC normalization and case
+    /// folding, reduced to its confusable skeleton (Unicode TR39), so that
+    /// "Alice", "ALICE", "Ａｌｉｃｅ" and a Cyrillic "Аlice" are one name.
+    #[must_use]
+    pub fn key(&self) -> NameKey {
+        let folded: String = caseless::default_case_fold_str(&self.0.nfkc().collect::<String>());
+        let skeleton: String = unicode_security::skeleton(&folded).collect();
+        NameKey(skeleton.nfkc().collect())
     }
 
     /// The name as a string slice.
@@ -136,6 +155,55 @@ impl DisplayName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// What [`DisplayName::key`] returns: a name reduced to what people see,
+/// for comparisons only; never shown.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NameKey(String);
+
+impl NameKey {
+    /// The key as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether `c` is a default-ignorable code point (Unicode's
+/// `Default_Ignorable_Code_Point`): shown as nothing, so a name holding one
+/// looks like a name without it. Hangul fillers are letters to
+/// `char::is_alphanumeric` and invisible all the same.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Whether `c` is a bidirectional formatting control: it can make a message
+/// display in another order than it reads (the "Trojan Source" trick).
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// The text of a chat message: 1 to 2000 characters, not only whitespace,
@@ -163,12 +231,13 @@ impl MessageText {
         }
         if let Some(found) = value
             .chars()
-            .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+            .find(|c| (c.is_control() && !matches!(c, '\n' | '\t')) || is_bidi_control(*c))
         {
             return Err(ValidationError::InvalidChar {
                 what,
                 found,
-                allowed: "any character but control characters (newline and tab are allowed)",
+                allowed: "any character but control characters and bidi controls \
+                          (newline and tab are allowed)",
             });
         }
         Ok(Self(value))
@@ -234,6 +303,53 @@ token_newtype!(
     "ref"
 );
 
+/// A user's id: 1 to 64 ASCII letters, digits, `-` or `_`. The app-server
+/// gives each browser one (in a signed cookie) and puts it in the tokens it
+/// mints; presence, authorship and "mine" are keyed by it, never by the
+/// display name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    /// The longest user id, in characters.
+    pub const MAX_CHARS: usize = 64;
+
+    /// Validates `value` as a user id.
+    ///
+    /// # Errors
+    /// [`ValidationError`] when `value` is empty, too long or holds a
+    /// character outside the alphabet.
+    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+        let value = value.into();
+        let what = "user id";
+        check_length(what, &value, Self::MAX_CHARS)?;
+        if let Some(found) = value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(ValidationError::InvalidChar {
+                what,
+                found,
+                allowed: "ASCII letters, digits, '-' and '_'",
+            });
+        }
+        Ok(Self(value))
+    }
+
+    /// A new random user id (a UUIDv4 in hex: 122 random bits).
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// The id as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 token_newtype!(
     /// A room history's epoch: it changes whenever the history is lost (for
     /// the in-memory store, when the server restarts), so that offsets from
@@ -286,7 +402,7 @@ macro_rules! string_newtype_impls {
     )*};
 }
 
-string_newtype_impls!(RoomName, DisplayName, MessageText, ClientRef, Epoch);
+string_newtype_impls!(RoomName, DisplayName, MessageText, ClientRef, Epoch, UserId);
 
 #[cfg(test)]
 mod tests {
@@ -352,6 +468,69 @@ mod tests {
             Err(ValidationError::TooLong { max: 32, .. })
         ));
         assert!(DisplayName::new("").is_err());
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_in_names() {
+        for bad in [
+            "Ada\u{3164}",
+            "A\u{200B}da",
+            "Ada\u{FE0F}",
+            "\u{115F}Ada",
+            "Ad\u{00AD}a",
+        ] {
+            assert!(
+                matches!(
+                    DisplayName::new(bad),
+                    Err(ValidationError::InvalidChar { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn look_alike_names_share_a_key() {
+        let key = |s: &str| {
+            DisplayName::new(s)
+                .map(|n| n.key())
+                .map_err(|e| e.to_string())
+        };
+        for same in [
+            "ALICE",
+            "alice",
+            "\u{0410}lice",
+            "\u{FF21}lice",
+            "Al\u{0456}ce",
+        ] {
+            assert_eq!(key(same), key("Alice"), "{same:?}");
+        }
+        assert_ne!(key("Alice"), key("Alicia"));
+        assert_ne!(key("Bob"), key("Rob"));
+    }
+
+    #[test]
+    fn bidi_controls_are_refused_in_text() {
+        for bad in ["abc\u{202E}def", "\u{2066}x", "x\u{200F}"] {
+            assert!(
+                matches!(
+                    MessageText::new(bad),
+                    Err(ValidationError::InvalidChar { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(MessageText::new("שלום and hello").is_ok());
+    }
+
+    #[test]
+    fn user_ids_are_url_safe_and_generated_unique() {
+        assert!(UserId::new("u-1_A").is_ok());
+        assert!(UserId::new("a b").is_err());
+        assert!(UserId::new("").is_err());
+        assert!(UserId::new("u".repeat(65)).is_err());
+        assert_ne!(UserId::generate(), UserId::generate());
+        assert!(UserId::new(UserId::generate().as_str()).is_ok());
     }
 
     #[test]

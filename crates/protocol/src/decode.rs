@@ -43,7 +43,6 @@ impl DecodeError {
 pub(crate) enum WireClientMessage {
     Join {
         room: String,
-        name: String,
         #[serde(default)]
         since: Option<WirePosition>,
     },
@@ -59,7 +58,10 @@ pub(crate) enum WireClientMessage {
         name: String,
         text: String,
     },
-    ListRooms,
+    ListRooms {
+        #[serde(default)]
+        after: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -100,13 +102,8 @@ impl TryFrom<WireClientMessage> for ClientMessage {
 
     fn try_from(wire: WireClientMessage) -> Result<Self, Self::Error> {
         Ok(match wire {
-            WireClientMessage::Join {
-                room: r,
-                name: n,
-                since,
-            } => Self::Join {
+            WireClientMessage::Join { room: r, since } => Self::Join {
                 room: room(r)?,
-                name: name(n)?,
                 since: since.map(position).transpose()?,
             },
             WireClientMessage::Leave { room: r } => Self::Leave { room: room(r)? },
@@ -123,7 +120,9 @@ impl TryFrom<WireClientMessage> for ClientMessage {
                 name: name(n)?,
                 text: text(t)?,
             },
-            WireClientMessage::ListRooms => Self::ListRooms,
+            WireClientMessage::ListRooms { after } => Self::ListRooms {
+                after: after.map(room).transpose()?,
+            },
         })
     }
 }

@@ -11,7 +11,7 @@
 //! string value is always escaped, so a marker that starts with `,"` or
 //! `{"` can only be a real field boundary.
 
-use crate::{ChatMessage, ClientRef, DisplayName, Epoch, RoomName, ServerMessage};
+use crate::{ChatMessage, ClientRef, DisplayName, Epoch, Member, RoomName, ServerMessage};
 
 /// What a live `message` frame starts with, before the message's own fields.
 const MESSAGE_TAG: &str = r#"{"type":"message","#;
@@ -75,8 +75,8 @@ pub struct JoinedHead {
     pub offset: u64,
     /// Whether the history is exactly what the client missed.
     pub recovered: bool,
-    /// The display names present, sorted.
-    pub members: Vec<DisplayName>,
+    /// The users present, sorted by name.
+    pub members: Vec<Member>,
     /// The `ref` of the `join`, if it had one.
     pub reference: Option<ClientRef>,
 }
@@ -118,13 +118,14 @@ impl JoinedHead {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MessageId, MessageText};
+    use crate::{MessageId, MessageText, UserId};
 
     fn message(offset: u64, text: &str) -> ChatMessage {
         ChatMessage {
             id: MessageId::generate(),
             room: RoomName::new("r-1").unwrap_or_else(|e| panic!("{e}")),
             offset,
+            user: UserId::new("u1").unwrap_or_else(|e| panic!("{e}")),
             name: DisplayName::new("Ada").unwrap_or_else(|e| panic!("{e}")),
             // Text that holds every marker the splicing looks for.
             text: MessageText::new(format!(
@@ -172,7 +173,10 @@ mod tests {
             epoch: Epoch::generate(),
             offset: 2,
             recovered: true,
-            members: vec![DisplayName::new("A").unwrap_or_else(|e| panic!("{e}"))],
+            members: vec![Member {
+                user: UserId::new("u1").unwrap_or_else(|e| panic!("{e}")),
+                name: DisplayName::new("A").unwrap_or_else(|e| panic!("{e}")),
+            }],
             reference: ClientRef::new("j1").ok(),
         };
         for (n, history) in [(0, vec![]), (2, history)] {

@@ -37,6 +37,15 @@ pub enum ErrorCode {
     /// The server holds as many rooms as its `max_rooms` allows and none of
     /// them can be let go; a new room cannot be opened now.
     ServerBusy,
+    /// Another user is present in the room under this name, or a name that
+    /// looks the same (compared after NFKC normalization, case folding and
+    /// confusable reduction); or the joiner is in the room under another
+    /// name on another connection.
+    NameTaken,
+    /// The connection sends joins or posts faster than its budget allows
+    /// (`max_frames_per_second` and `frame_burst`); the request was not
+    /// carried out. Sustained excess closes the connection with 1008.
+    RateLimited,
     /// The room engine (Redis, when several servers act as one) cannot be
     /// reached. Nothing was stored; the request may be retried later.
     EngineUnavailable,
@@ -60,6 +69,8 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::TooManyRooms => "too_many_rooms",
             Self::ServerBusy => "server_busy",
+            Self::NameTaken => "name_taken",
+            Self::RateLimited => "rate_limited",
             Self::EngineUnavailable => "engine_unavailable",
         }
     }

@@ -22,7 +22,7 @@ pub use close::CloseCode;
 pub use decode::DecodeError;
 pub use error::ErrorCode;
 pub use message::{
-    ChatMessage, ClientFrame, ClientMessage, MessageId, Position, RoomInfo, ServerMessage,
+    ChatMessage, ClientFrame, ClientMessage, Member, MessageId, Position, RoomInfo, ServerMessage,
     now_millis,
 };
 pub use names::{
@@ -31,8 +31,8 @@ pub use names::{
 pub use token::{Claims, Role, Secret};
 
 /// The protocol version this crate speaks, sent to every client in `welcome`.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The WebSocket subprotocol naming [`PROTOCOL_VERSION`]. A client may offer
 /// it in `Sec-WebSocket-Protocol`; the server then selects it.
-pub const SUBPROTOCOL: &str = "duplex.v1";
+pub const SUBPROTOCOL: &str = "duplex.v2";

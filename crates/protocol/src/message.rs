@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ClientRef, DisplayName, Epoch, ErrorCode, MessageText, RoomName};
+use crate::{ClientRef, DisplayName, Epoch, ErrorCode, MessageText, RoomName, UserId};
 
 /// One client frame: a message plus the client's optional `ref`, which the
 /// server echoes in its answer.
@@ -57,13 +57,11 @@ impl ClientFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[serde(try_from = "crate::decode::WireClientMessage")]
 pub enum ClientMessage {
-    /// Enter `room` as `name`. Joining a room already joined changes the name
-    /// shown for later messages.
+    /// Enter `room`, shown under the name the connection's token gives.
+    /// Joining a room already joined sends a fresh `joined`.
     Join {
         /// The room to enter.
         room: RoomName,
-        /// The name shown to the room's members.
-        name: DisplayName,
         /// The last position the client saw in this room, to receive exactly
         /// the messages it missed. Absent on a first join.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,8 +89,14 @@ pub enum ClientMessage {
         /// The message.
         text: MessageText,
     },
-    /// Service connections only: list the rooms that have members.
-    ListRooms,
+    /// Service and operator connections only: list the rooms that have
+    /// members, one page at a time, by name.
+    ListRooms {
+        /// Start after this room name (the `next` of the previous page);
+        /// absent for the first page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<RoomName>,
+    },
 }
 
 impl ClientMessage {
@@ -120,6 +124,11 @@ pub enum ServerMessage {
         /// This connection's id, unique within the server process; it shows
         /// in the server's logs, which helps when reporting a problem.
         connection_id: u64,
+        /// The user the connection's token names: messages and presence
+        /// entries with this `user` are the client's own.
+        user: UserId,
+        /// The name the connection is shown under.
+        name: DisplayName,
     },
     /// The client is now a member of `room`: who is there, and the history
     /// it should show.
@@ -137,9 +146,9 @@ pub enum ServerMessage {
         /// impossible (epoch changed, or too far behind): `history` then
         /// holds the recent messages and the client may have missed some.
         recovered: bool,
-        /// The display names present, each once however many connections
-        /// share it, sorted; the joiner included.
-        members: Vec<DisplayName>,
+        /// The users present, each once however many connections they
+        /// have, sorted by name; the joiner included.
+        members: Vec<Member>,
         /// Messages to show, oldest first.
         history: Vec<ChatMessage>,
         /// The `ref` of the `join`, if it had one.
@@ -168,24 +177,31 @@ pub enum ServerMessage {
         /// The stored message's offset in the room.
         offset: u64,
     },
-    /// A display name appeared in a room the client is in.
+    /// A user appeared in a room the client is in.
     MemberJoined {
         /// The room.
         room: RoomName,
-        /// The name now present.
+        /// The user now present.
+        user: UserId,
+        /// The name they are shown under.
         name: DisplayName,
     },
-    /// A display name's last connection left a room the client is in.
+    /// A user's last connection left a room the client is in.
     MemberLeft {
         /// The room.
         room: RoomName,
-        /// The name no longer present.
+        /// The user no longer present.
+        user: UserId,
+        /// The name they were shown under.
         name: DisplayName,
     },
-    /// The answer to `list_rooms`.
+    /// The answer to `list_rooms`: one page.
     Rooms {
         /// Rooms with at least one member, by name.
         rooms: Vec<RoomInfo>,
+        /// The `after` that asks for the next page; absent on the last.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<RoomName>,
         /// The `ref` of the request, if it had one.
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<ClientRef>,
@@ -228,12 +244,21 @@ impl ServerMessage {
     }
 }
 
+/// A user present in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Member {
+    /// Who.
+    pub user: UserId,
+    /// The name they are shown under in the room.
+    pub name: DisplayName,
+}
+
 /// A room in the `rooms` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomInfo {
     /// The room's name.
     pub room: RoomName,
-    /// How many distinct display names are present.
+    /// How many distinct users are present.
     pub members: usize,
 }
 
@@ -248,6 +273,9 @@ pub struct ChatMessage {
     /// Its place in the room's history: 1 for the first message of an
     /// epoch, then one more for each message.
     pub offset: u64,
+    /// The author: the user whose token posted it (for an announcement,
+    /// the publishing service or operator).
+    pub user: UserId,
     /// The author's display name.
     pub name: DisplayName,
     /// The text, exactly as posted. Clients must render it as text.

@@ -2,8 +2,8 @@
 //! these shapes, so a change here is a protocol change.
 
 use protocol::{
-    ChatMessage, ClientFrame, ClientMessage, ClientRef, DisplayName, Epoch, ErrorCode, MessageText,
-    Position, RoomInfo, RoomName, ServerMessage,
+    ChatMessage, ClientFrame, ClientMessage, ClientRef, DisplayName, Epoch, ErrorCode, Member,
+    MessageText, Position, RoomInfo, RoomName, ServerMessage, UserId,
 };
 use serde_json::{Value, json};
 
@@ -13,6 +13,17 @@ fn room(s: &str) -> RoomName {
 
 fn name(s: &str) -> DisplayName {
     DisplayName::new(s).unwrap_or_else(|e| panic!("test name {s:?}: {e}"))
+}
+
+fn user(s: &str) -> UserId {
+    UserId::new(s).unwrap_or_else(|e| panic!("test user {s:?}: {e}"))
+}
+
+fn member(u: &str, n: &str) -> Member {
+    Member {
+        user: user(u),
+        name: name(n),
+    }
 }
 
 fn text(s: &str) -> MessageText {
@@ -41,24 +52,22 @@ fn client_messages_have_pinned_json_and_round_trip() {
         (
             ClientFrame::new(ClientMessage::Join {
                 room: room("lobby"),
-                name: name("Ada"),
                 since: None,
             }),
-            json!({"type": "join", "room": "lobby", "name": "Ada"}),
+            json!({"type": "join", "room": "lobby"}),
         ),
         (
             ClientFrame::with_ref(
                 reference("j1"),
                 ClientMessage::Join {
                     room: room("lobby"),
-                    name: name("Ada"),
                     since: Some(Position {
                         epoch: epoch("e1"),
                         offset: 41,
                     }),
                 },
             ),
-            json!({"type": "join", "room": "lobby", "name": "Ada",
+            json!({"type": "join", "room": "lobby",
                    "since": {"epoch": "e1", "offset": 41}, "ref": "j1"}),
         ),
         (
@@ -87,8 +96,14 @@ fn client_messages_have_pinned_json_and_round_trip() {
                    "text": "maintenance at noon"}),
         ),
         (
-            ClientFrame::with_ref(reference("r"), ClientMessage::ListRooms),
+            ClientFrame::with_ref(reference("r"), ClientMessage::ListRooms { after: None }),
             json!({"type": "list_rooms", "ref": "r"}),
+        ),
+        (
+            ClientFrame::new(ClientMessage::ListRooms {
+                after: Some(room("lobby")),
+            }),
+            json!({"type": "list_rooms", "after": "lobby"}),
         ),
     ];
     for (frame, expected) in cases {
@@ -108,7 +123,13 @@ fn every_client_type_is_listed() {
         // fields, never about the type itself.
         let result = decode(&json!({"type": kind}).to_string());
         match result {
-            Ok(frame) => assert_eq!(frame.message, ClientMessage::ListRooms),
+            Ok(frame) => assert!(
+                matches!(
+                    frame.message,
+                    ClientMessage::ListRooms { .. } | ClientMessage::Join { .. }
+                ),
+                "{kind}"
+            ),
             Err(e) => assert_eq!(e.code, ErrorCode::InvalidMessage, "{kind}"),
         }
     }
@@ -122,23 +143,27 @@ fn server_messages_have_pinned_json_and_round_trip() {
         id,
         room: room("lobby"),
         offset: 42,
+        user: user("u1"),
         name: name("Ada"),
         text: text("hello"),
         ts: 1_764_236_400_000,
         announcement: false,
         reference: None,
     };
-    let chat_json = json!({"id": id_json, "room": "lobby", "offset": 42, "name": "Ada",
-                           "text": "hello", "ts": 1_764_236_400_000_u64});
+    let chat_json = json!({"id": id_json, "room": "lobby", "offset": 42, "user": "u1",
+                           "name": "Ada", "text": "hello", "ts": 1_764_236_400_000_u64});
     let mut message_json = chat_json.clone();
     message_json["type"] = json!("message");
     let cases = [
         (
             ServerMessage::Welcome {
-                protocol: 1,
+                protocol: 2,
                 connection_id: 7,
+                user: user("u1"),
+                name: name("Ada"),
             },
-            json!({"type": "welcome", "protocol": 1, "connection_id": 7}),
+            json!({"type": "welcome", "protocol": 2, "connection_id": 7, "user": "u1",
+                   "name": "Ada"}),
         ),
         (
             ServerMessage::Joined {
@@ -147,12 +172,13 @@ fn server_messages_have_pinned_json_and_round_trip() {
                 epoch: epoch("e1"),
                 offset: 42,
                 recovered: true,
-                members: vec![name("Ada"), name("Bob")],
+                members: vec![member("u1", "Ada"), member("u2", "Bob")],
                 history: vec![chat.clone()],
                 reference: Some(reference("j1")),
             },
             json!({"type": "joined", "room": "lobby", "name": "Ada", "epoch": "e1",
-                   "offset": 42, "recovered": true, "members": ["Ada", "Bob"],
+                   "offset": 42, "recovered": true,
+                   "members": [{"user": "u1", "name": "Ada"}, {"user": "u2", "name": "Bob"}],
                    "history": [chat_json], "ref": "j1"}),
         ),
         (
@@ -170,7 +196,7 @@ fn server_messages_have_pinned_json_and_round_trip() {
                 ..chat.clone()
             }),
             json!({"type": "message", "id": id_json, "room": "lobby", "offset": 42,
-                   "name": "Ada", "text": "hello", "ts": 1_764_236_400_000_u64,
+                   "user": "u1", "name": "Ada", "text": "hello", "ts": 1_764_236_400_000_u64,
                    "announcement": true, "ref": "c-1"}),
         ),
         (
@@ -185,16 +211,18 @@ fn server_messages_have_pinned_json_and_round_trip() {
         (
             ServerMessage::MemberJoined {
                 room: room("lobby"),
+                user: user("u2"),
                 name: name("Bob"),
             },
-            json!({"type": "member_joined", "room": "lobby", "name": "Bob"}),
+            json!({"type": "member_joined", "room": "lobby", "user": "u2", "name": "Bob"}),
         ),
         (
             ServerMessage::MemberLeft {
                 room: room("lobby"),
+                user: user("u2"),
                 name: name("Bob"),
             },
-            json!({"type": "member_left", "room": "lobby", "name": "Bob"}),
+            json!({"type": "member_left", "room": "lobby", "user": "u2", "name": "Bob"}),
         ),
         (
             ServerMessage::Rooms {
@@ -202,9 +230,11 @@ fn server_messages_have_pinned_json_and_round_trip() {
                     room: room("lobby"),
                     members: 2,
                 }],
+                next: Some(room("lobby")),
                 reference: Some(reference("r")),
             },
-            json!({"type": "rooms", "rooms": [{"room": "lobby", "members": 2}], "ref": "r"}),
+            json!({"type": "rooms", "rooms": [{"room": "lobby", "members": 2}],
+                   "next": "lobby", "ref": "r"}),
         ),
         (
             ServerMessage::error(ErrorCode::TextTooLong, "too long", Some(reference("c-8"))),
@@ -243,6 +273,8 @@ fn error_codes_serialize_as_their_documented_names() {
         ErrorCode::Forbidden,
         ErrorCode::TooManyRooms,
         ErrorCode::ServerBusy,
+        ErrorCode::NameTaken,
+        ErrorCode::RateLimited,
         ErrorCode::EngineUnavailable,
     ];
     for code in codes {
@@ -294,15 +326,11 @@ fn malformed_frames_are_refused_with_precise_codes() {
         (json!({"type": "shout"}).to_string(), ErrorCode::UnknownType),
         (json!({"type": "Join"}).to_string(), ErrorCode::UnknownType),
         (
-            json!({"type": "join", "room": "lobby"}).to_string(),
+            json!({"type": "join"}).to_string(),
             ErrorCode::InvalidMessage,
         ),
         (
-            json!({"type": "join", "name": "Ada"}).to_string(),
-            ErrorCode::InvalidMessage,
-        ),
-        (
-            json!({"type": "join", "room": 1, "name": "Ada"}).to_string(),
+            json!({"type": "join", "room": 1}).to_string(),
             ErrorCode::InvalidMessage,
         ),
         (
@@ -314,24 +342,33 @@ fn malformed_frames_are_refused_with_precise_codes() {
             ErrorCode::InvalidMessage,
         ),
         (
-            json!({"type": "join", "room": "", "name": "Ada"}).to_string(),
+            json!({"type": "join", "room": ""}).to_string(),
             ErrorCode::InvalidRoom,
         ),
         (
-            json!({"type": "join", "room": "a b", "name": "Ada"}).to_string(),
+            json!({"type": "join", "room": "a b"}).to_string(),
             ErrorCode::InvalidRoom,
         ),
         (
-            json!({"type": "join", "room": "lobby", "name": ""}).to_string(),
+            json!({"type": "publish", "room": "lobby", "name": "", "text": "t"}).to_string(),
             ErrorCode::InvalidName,
         ),
         (
-            json!({"type": "join", "room": "lobby", "name": "<img>"}).to_string(),
+            json!({"type": "publish", "room": "lobby", "name": "<img>", "text": "t"}).to_string(),
             ErrorCode::InvalidName,
         ),
         (
-            json!({"type": "join", "room": "lobby", "name": "n".repeat(33)}).to_string(),
+            json!({"type": "publish", "room": "lobby", "name": "Ada\u{3164}", "text": "t"})
+                .to_string(),
             ErrorCode::InvalidName,
+        ),
+        (
+            json!({"type": "post", "room": "lobby", "text": "a\u{202E}b"}).to_string(),
+            ErrorCode::InvalidText,
+        ),
+        (
+            json!({"type": "list_rooms", "after": "a b"}).to_string(),
+            ErrorCode::InvalidRoom,
         ),
         (
             json!({"type": "leave", "room": "x".repeat(65)}).to_string(),

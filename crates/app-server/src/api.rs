@@ -1,4 +1,7 @@
 //! The JSON API: server-side publishing into rooms, and the room directory.
+//! Every request needs `Authorization: Bearer API_KEY` (see
+//! [`crate::api_key`]): without it, 401 `unauthorized`, or `api_disabled`
+//! when the server has no key.
 //!
 //! Errors are JSON too: `{"error": {"code": "...", "message": "..."}}`, with
 //! the codes of the WebSocket protocol where they apply (`invalid_room`,
@@ -155,8 +158,29 @@ pub async fn publish(
     })))
 }
 
-/// `GET /api/rooms`: the rooms that have members.
-pub async fn rooms(publisher: web::Data<Publisher>) -> Result<HttpResponse, ApiError> {
-    let rooms = publisher.rooms().await?;
-    Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })))
+/// The query of `GET /api/rooms`.
+#[derive(Debug, Deserialize)]
+pub struct RoomsQuery {
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+}
+
+/// `GET /api/rooms[?after=ROOM]`: one page of the rooms that have members,
+/// `{"rooms": [...], "next": ROOM}` (`next` only when there are more).
+pub async fn rooms(
+    query: web::Query<RoomsQuery>,
+    publisher: web::Data<Publisher>,
+) -> Result<HttpResponse, ApiError> {
+    let after = match query.into_inner().after {
+        Some(after) => {
+            Some(RoomName::new(after).map_err(|e| ApiError::invalid(ErrorCode::InvalidRoom, &e))?)
+        }
+        None => None,
+    };
+    let page = publisher.rooms(after).await?;
+    let body = match page.next {
+        Some(next) => json!({"rooms": page.rooms, "next": next}),
+        None => json!({"rooms": page.rooms}),
+    };
+    Ok(HttpResponse::Ok().json(body))
 }

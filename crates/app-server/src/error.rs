@@ -23,6 +23,13 @@ pub enum AppError {
     /// A form was submitted from another site's page.
     #[error("this form can only be submitted from this site's own pages")]
     CrossSite,
+    /// The request needs a signed-in operator.
+    #[error("this page is for operators: sign in with the API key first")]
+    NotOperator,
+    /// A cookie could not be written into the response (cannot happen:
+    /// its value is digits and base64url).
+    #[error("the response could not be built")]
+    Cookie,
     /// A template failed to render.
     #[error("the page could not be rendered")]
     Render(#[from] askama::Error),
@@ -35,7 +42,8 @@ impl AppError {
             Self::InvalidName(_) => "Invalid display name",
             Self::NotFound => "Not found",
             Self::CrossSite => "Forbidden",
-            Self::Render(_) => "Server error",
+            Self::NotOperator => "Operators only",
+            Self::Cookie | Self::Render(_) => "Server error",
         }
     }
 }
@@ -46,7 +54,8 @@ impl ResponseError for AppError {
             Self::InvalidRoom(_) | Self::InvalidName(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::CrossSite => StatusCode::FORBIDDEN,
-            Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NotOperator => StatusCode::UNAUTHORIZED,
+            Self::Cookie | Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -60,6 +69,7 @@ impl ResponseError for AppError {
             status: status.as_u16(),
             title: self.title(),
             detail: &detail,
+            sign_in: matches!(self, Self::NotOperator),
         };
         match page.render() {
             Ok(body) => HttpResponse::build(status)

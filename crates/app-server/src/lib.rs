@@ -6,15 +6,23 @@
 //! several ws-server instances, each page gets the next of their URLs).
 
 pub mod api;
+pub mod api_key;
+pub mod body_timeout;
 pub mod error;
+pub mod identity;
+pub mod operator;
 pub mod pages;
+pub mod public_origin;
 pub mod publisher;
 pub mod routes;
 pub mod settings;
+pub mod site;
+pub mod tokens;
 pub mod ws_urls;
 
 pub use publisher::Publisher;
 pub use settings::Settings;
+pub use site::Site;
 pub use ws_urls::WsUrls;
 
 use actix_web::{App, HttpServer, dev::Server, middleware::Logger};
@@ -24,23 +32,32 @@ use actix_web::{App, HttpServer, dev::Server, middleware::Logger};
 /// [`Server`] (it stops on Ctrl-C and SIGTERM) or stops it through its
 /// handle. Must be called within a Tokio (or actix) runtime.
 ///
+/// The server's timeouts come from the settings: `client_request_timeout`
+/// for a request's head, `keep_alive` between requests,
+/// `client_disconnect_timeout` for a closing connection, and
+/// `body_timeout` (in [`body_timeout`]) for the bodies of forms and API
+/// requests.
+///
 /// # Errors
-/// When a URL pages would get (`settings.ws_url`, or each of
-/// `settings.ws_urls`) is not a WebSocket URL, or the listener cannot be
-/// used.
+/// When a setting cannot work (see [`Settings::check`]: a URL pages would
+/// get is not a WebSocket URL, no valid secret, ...), or the listener cannot
+/// be used.
 pub fn server(listener: std::net::TcpListener, settings: Settings) -> std::io::Result<Server> {
     // Built once here, outside the worker factory, so that every worker
-    // shares one rotation over the URLs.
+    // shares one rotation over the URLs and one service connection.
+    let site = Site::new(&settings).map_err(std::io::Error::other)?;
     let ws_urls = WsUrls::new(&settings).map_err(std::io::Error::other)?;
-    let publisher = Publisher::start(
-        settings.ws_service_url.clone(),
-        settings.service_secret.clone(),
-    );
+    let publisher = Publisher::start(settings.ws_service_url.clone(), site.secret.clone());
+    // The log line holds the request line, which never carries a token
+    // (tokens travel in bodies and headers only), and no header.
     let server = HttpServer::new(move || {
         App::new()
             .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
-            .configure(|cfg| routes::configure(cfg, &settings, &publisher, &ws_urls))
+            .configure(|cfg| routes::configure(cfg, &site, &publisher, &ws_urls))
     })
+    .client_request_timeout(settings.client_request_timeout)
+    .client_disconnect_timeout(settings.client_disconnect_timeout)
+    .keep_alive(settings.keep_alive)
     .listen(listener)?
     .run();
     Ok(server)

@@ -4,8 +4,7 @@
 use askama::Template;
 use protocol::RoomInfo;
 
-/// `GET /`: pick a display name and a room; the active rooms; an
-/// announcement form.
+/// `GET /`: pick a display name and a room; the active rooms.
 #[derive(Debug, Default, Template)]
 #[template(path = "index.html")]
 pub struct IndexPage<'a> {
@@ -15,21 +14,43 @@ pub struct IndexPage<'a> {
     pub name: &'a str,
     /// Why the last join was refused, if it was.
     pub error: Option<&'a str>,
-    /// The active rooms; `None` when the ws-server could not be asked.
+    /// The first page of active rooms; `None` when the ws-server could not
+    /// be asked.
     pub rooms: Option<Vec<RoomInfo>>,
-    /// The announcement form's room field.
-    pub announce_room: &'a str,
-    /// The announcement form's text field.
-    pub announce_text: &'a str,
+    /// Whether there are more active rooms than `rooms` shows.
+    pub more_rooms: bool,
+}
+
+/// `GET /announce`: the operator's announcement form.
+#[derive(Debug, Default, Template)]
+#[template(path = "announce.html")]
+pub struct AnnouncePage<'a> {
+    /// The room field's value.
+    pub room: &'a str,
+    /// The text field's value.
+    pub text: &'a str,
     /// Why the last announcement failed, if it did.
-    pub announce_error: Option<&'a str>,
-    /// A confirmation to show, e.g. after an announcement.
+    pub error: Option<&'a str>,
+    /// A confirmation to show after an announcement.
     pub notice: Option<&'a str>,
 }
 
+/// `GET /operator`: the operator's sign-in (or sign-out) form.
+#[derive(Debug, Default, Template)]
+#[template(path = "operator.html")]
+pub struct OperatorPage<'a> {
+    /// Whether the request carries a valid operator session.
+    pub signed_in: bool,
+    /// Whether the server has an API key at all; without one nobody can
+    /// sign in.
+    pub enabled: bool,
+    /// Why the last sign-in failed, if it did.
+    pub error: Option<&'a str>,
+}
+
 /// `GET /rooms/{room}?name={name}`: the chat itself. The page's JavaScript
-/// reads the room, the name and the WebSocket URL from the body's data
-/// attributes.
+/// reads the room, the name, the WebSocket URL, its connection token and
+/// where to get a fresh one from the body's data attributes.
 #[derive(Debug, Template)]
 #[template(path = "room.html")]
 pub struct RoomPage<'a> {
@@ -39,6 +60,11 @@ pub struct RoomPage<'a> {
     pub name: &'a str,
     /// Where the page's JavaScript connects.
     pub ws_url: &'a str,
+    /// A member token for the browser's user and `name`.
+    pub token: &'a str,
+    /// Where the page gets a fresh token (`GET`, same origin, the cookie
+    /// sent): `/token?name=NAME`.
+    pub token_url: &'a str,
 }
 
 /// Any error: the status and what went wrong.
@@ -51,4 +77,6 @@ pub struct ErrorPage<'a> {
     pub title: &'a str,
     /// The explanation shown to the user.
     pub detail: &'a str,
+    /// Whether to offer the operator sign-in.
+    pub sign_in: bool,
 }

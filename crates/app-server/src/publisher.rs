@@ -2,12 +2,15 @@
 //!
 //! Handlers do not open WebSockets: they hand a request to the
 //! [`Publisher`], whose single background task keeps one authenticated
-//! connection (`Authorization: Bearer SECRET`), reconnects it with capped
+//! connection (`Authorization: Bearer TOKEN`, a service token it mints
+//! afresh for every connection attempt), reconnects it with capped
 //! exponential backoff and jitter, and matches every answer to its request
 //! through the protocol's `ref`. While the connection is down or being
 //! opened, requests fail at once with [`PublishError::Unavailable`] rather
 //! than queueing up. The task pings the ws-server and reconnects when it
-//! stops answering, so a half-open connection does not linger.
+//! stops answering, so a half-open connection does not linger. Its
+//! [`Status`] (open or not, how many attempts failed and why) is
+//! observable, for the health check and for tests.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,13 +19,14 @@ use futures_util::{SinkExt, StreamExt};
 use log::{info, warn};
 use protocol::{
     ClientFrame, ClientMessage, ClientRef, DisplayName, ErrorCode, MessageId, MessageText,
-    RoomInfo, RoomName, SUBPROTOCOL, ServerMessage,
+    RoomInfo, RoomName, SUBPROTOCOL, Secret, ServerMessage,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -39,6 +43,18 @@ const QUEUE_CAPACITY: usize = 256;
 /// at all, pongs included) it tolerates before reconnecting.
 const PING_INTERVAL: Duration = Duration::from_secs(15);
 const SILENCE_LIMIT: Duration = Duration::from_secs(40);
+
+/// The most rooms this connection must accept in one `rooms` answer: ten
+/// times the ws-server's page (100 rooms), so that a ws-server configured
+/// with larger pages still cannot knock it offline.
+pub const LARGEST_ROOMS_PAGE: usize = 1000;
+/// The largest frame (and message) accepted from the ws-server, in bytes.
+/// A `rooms` entry is at most about 110 bytes of JSON (a 64-character name
+/// and a 20-digit count), so [`LARGEST_ROOMS_PAGE`] entries take about
+/// 110 KiB; the rest is headroom. Anything larger is a broken or hostile
+/// server, and tungstenite's default (64 MiB) would let it make this
+/// process buffer that much.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// Why a request through the service connection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,10 +90,32 @@ pub struct Published {
     pub offset: u64,
 }
 
+/// One page of the room directory.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomsPage {
+    /// Rooms with members, by name.
+    pub rooms: Vec<RoomInfo>,
+    /// Where the next page starts (its `after`); `None` on the last page.
+    pub next: Option<RoomName>,
+}
+
 #[derive(Debug)]
 enum Reply {
     Published(Published),
-    Rooms(Vec<RoomInfo>),
+    Rooms(RoomsPage),
+}
+
+/// The service connection's state, as the background task last reported
+/// it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Whether the connection is open now.
+    pub connected: bool,
+    /// How many connection attempts have failed since the start.
+    pub failed_attempts: u64,
+    /// Why the last attempt failed, or the last connection ended; the
+    /// token never appears in it.
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -91,35 +129,51 @@ struct Command {
 #[derive(Debug, Clone)]
 pub struct Publisher {
     commands: mpsc::Sender<Command>,
-    /// Whether the connection is open now, as the task last reported it.
-    connected: watch::Receiver<bool>,
+    /// The connection's state, as the task last reported it.
+    status: watch::Receiver<Status>,
 }
 
 impl Publisher {
-    /// Starts the background task that connects to `url` with `secret`.
-    /// Must be called within a Tokio runtime.
+    /// Starts the background task that connects to `url`, presenting a
+    /// service token signed with `secret`. Must be called within a Tokio
+    /// runtime.
     #[must_use]
-    pub fn start(url: String, secret: String) -> Self {
+    pub fn start(url: String, secret: Secret) -> Self {
         let (commands, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let (state, connected) = watch::channel(false);
+        let (state, status) = watch::channel(Status::default());
         tokio::spawn(run(url, secret, rx, state));
-        Self {
-            commands,
-            connected,
-        }
+        Self { commands, status }
     }
 
     /// Whether the service connection is open now.
     #[must_use]
     pub fn is_connected(&self) -> bool {
-        *self.connected.borrow()
+        self.status.borrow().connected
+    }
+
+    /// The connection's state now.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
     }
 
     /// Resolves once the service connection is open.
     pub async fn wait_until_connected(&self) {
-        let mut connected = self.connected.clone();
+        self.wait_for(|status| status.connected).await;
+    }
+
+    /// Resolves once at least `count` connection attempts have failed since
+    /// the start, with the state then.
+    pub async fn wait_for_failed_attempts(&self, count: u64) -> Status {
+        self.wait_for(|status| status.failed_attempts >= count)
+            .await
+    }
+
+    async fn wait_for(&self, condition: impl FnMut(&Status) -> bool) -> Status {
+        let mut status = self.status.clone();
         // Fails only when the task has ended, which this handle prevents.
-        let _ = connected.wait_for(|open| *open).await;
+        let result = status.wait_for(condition).await.map(|s| s.clone());
+        result.unwrap_or_default()
     }
 
     /// Publishes `text` into `room` as `name`, stored in the room's history.
@@ -141,12 +195,13 @@ impl Publisher {
         }
     }
 
-    /// The rooms that have members, with their member counts.
+    /// One page of the rooms that have members, with their member counts:
+    /// the first, or the one after the room `after`.
     ///
     /// # Errors
     /// [`PublishError`] when the ws-server is unreachable, slow, or refuses.
-    pub async fn rooms(&self) -> Result<Vec<RoomInfo>, PublishError> {
-        match self.request(ClientMessage::ListRooms).await? {
+    pub async fn rooms(&self, after: Option<RoomName>) -> Result<RoomsPage, PublishError> {
+        match self.request(ClientMessage::ListRooms { after }).await? {
             Reply::Rooms(rooms) => Ok(rooms),
             Reply::Published(_) => Err(PublishError::Unavailable),
         }
@@ -170,9 +225,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Connects, serves, and reconnects until every [`Publisher`] is dropped.
 async fn run(
     url: String,
-    secret: String,
+    secret: Secret,
     mut commands: mpsc::Receiver<Command>,
-    state: watch::Sender<bool>,
+    state: watch::Sender<Status>,
 ) {
     let mut attempt: u32 = 0;
     loop {
@@ -195,18 +250,27 @@ async fn run(
             Ok(ws) => {
                 info!("service connection to {url} open");
                 attempt = 0;
-                state.send_replace(true);
+                state.send_modify(|status| status.connected = true);
                 let ended = serve(ws, &mut commands).await;
-                state.send_replace(false);
                 match ended {
                     Ended::Dropped => return,
-                    Ended::Lost(why) => warn!("service connection to {url} lost: {why}"),
+                    Ended::Lost(why) => {
+                        warn!("service connection to {url} lost: {why}");
+                        state.send_modify(|status| {
+                            status.connected = false;
+                            status.last_error = Some(why);
+                        });
+                    }
                 }
             }
             Err(e) => {
                 if attempt == 0 {
                     warn!("cannot open the service connection to {url}: {e}; retrying");
                 }
+                state.send_modify(|status| {
+                    status.failed_attempts += 1;
+                    status.last_error = Some(e.to_string());
+                });
             }
         }
         // Until the next attempt, fail requests at once instead of letting
@@ -243,22 +307,34 @@ enum ConnectError {
     WebSocket(#[from] tungstenite::Error),
     #[error("timed out")]
     Timeout,
-    #[error("invalid secret: {0}")]
-    Secret(#[from] tungstenite::http::header::InvalidHeaderValue),
+    /// Cannot happen: a token's alphabet is base64url and `.`.
+    #[error("the service token is not a valid header value")]
+    Token(#[from] tungstenite::http::header::InvalidHeaderValue),
 }
 
-async fn connect(url: &str, secret: &str) -> Result<Ws, ConnectError> {
+/// What the connection accepts from the ws-server: see
+/// [`MAX_ANSWER_BYTES`].
+fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_ANSWER_BYTES))
+        .max_frame_size(Some(MAX_ANSWER_BYTES))
+}
+
+async fn connect(url: &str, secret: &Secret) -> Result<Ws, ConnectError> {
     let mut request = url.into_client_request()?;
     let headers = request.headers_mut();
-    headers.insert(
-        "Authorization",
-        HeaderValue::from_str(&format!("Bearer {secret}"))?,
-    );
+    let mut authorization =
+        HeaderValue::from_str(&format!("Bearer {}", crate::tokens::service(secret)))?;
+    // Kept out of any debug output of the request.
+    authorization.set_sensitive(true);
+    headers.insert("Authorization", authorization);
     headers.insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static(SUBPROTOCOL),
     );
-    let (ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request))
+    let connecting =
+        tokio_tungstenite::connect_async_with_config(request, Some(websocket_config()), false);
+    let (ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| ConnectError::Timeout)??;
     Ok(ws)
@@ -350,7 +426,8 @@ fn route(
         ServerMessage::Rooms {
             reference: Some(reference),
             rooms,
-        } => (reference, Ok(Reply::Rooms(rooms))),
+            next,
+        } => (reference, Ok(Reply::Rooms(RoomsPage { rooms, next }))),
         ServerMessage::Error {
             reference: Some(reference),
             code,
@@ -366,6 +443,8 @@ fn route(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::token::{Role, now_secs, verify};
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
     #[test]
     fn backoff_grows_with_jitter_and_stays_capped() {
@@ -380,6 +459,10 @@ mod tests {
             );
         }
         assert!(backoff(100) <= MAX_BACKOFF);
+    }
+
+    fn secret() -> Secret {
+        Secret::new(&"s".repeat(32)).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn name(s: &str) -> DisplayName {
@@ -402,11 +485,65 @@ mod tests {
         (listener, format!("ws://{addr}/ws"))
     }
 
+    /// Accepts one WebSocket on `listener`, selecting the protocol's
+    /// subprotocol as the ws-server does; returns it and the
+    /// `Authorization` header it came with.
+    async fn accept_one(
+        listener: &tokio::net::TcpListener,
+    ) -> (WebSocketStream<TcpStream>, Option<String>) {
+        let (tcp, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+        let (seen, authorization) = std::sync::mpsc::channel();
+        // tungstenite fixes the callback's error type to a whole response.
+        #[allow(clippy::result_large_err)]
+        let callback = move |request: &Request, mut response: Response| {
+            let value = request
+                .headers()
+                .get("Authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let _ = seen.send(value);
+            response.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_static(SUBPROTOCOL),
+            );
+            Ok(response)
+        };
+        let ws = tokio_tungstenite::accept_hdr_async(tcp, callback)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (ws, authorization.recv().ok().flatten())
+    }
+
+    /// The next request a scripted peer receives, as JSON.
+    async fn next_request(ws: &mut WebSocketStream<TcpStream>) -> serde_json::Value {
+        while let Some(Ok(frame)) = ws.next().await {
+            if let Message::Text(text) = frame {
+                return serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        panic!("the publisher closed the connection");
+    }
+
+    #[tokio::test]
+    async fn the_connection_presents_a_fresh_service_token() {
+        let (listener, url) = scripted_peer().await;
+        let publisher = Publisher::start(url, secret());
+        let (_ws, authorization) = accept_one(&listener).await;
+        let token = authorization
+            .as_deref()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_else(|| panic!("no bearer token: {authorization:?}"));
+        let claims = verify(token, &secret(), now_secs()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(claims.role, Role::Service);
+        assert_eq!(claims.user.as_str(), crate::tokens::SERVICE_USER);
+        drop(publisher);
+    }
+
     #[tokio::test]
     async fn requests_fail_fast_while_the_connection_is_being_opened() {
         // A peer that accepts TCP but never answers the upgrade.
         let (listener, url) = scripted_peer().await;
-        let publisher = Publisher::start(url, "s".into());
+        let publisher = Publisher::start(url, secret());
         let (_stalled, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             publish_once(&publisher).await,
@@ -419,46 +556,87 @@ mod tests {
         // A peer that completes the upgrade, reads one request, and drops.
         let (listener, url) = scripted_peer().await;
         let peer = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
-            // tungstenite fixes the callback's error type to a whole response.
-            #[allow(clippy::result_large_err)]
-            let select_subprotocol =
-                |_: &tungstenite::handshake::server::Request,
-                 mut response: tungstenite::handshake::server::Response| {
-                    response.headers_mut().insert(
-                        "Sec-WebSocket-Protocol",
-                        HeaderValue::from_static(SUBPROTOCOL),
-                    );
-                    Ok(response)
-                };
-            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select_subprotocol)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            while let Some(Ok(frame)) = ws.next().await {
-                if frame.is_text() {
-                    break;
-                }
-            }
+            let (mut ws, _) = accept_one(&listener).await;
+            next_request(&mut ws).await;
         });
-        let publisher = Publisher::start(url, "s".into());
-        // Until the upgrade completes, requests fail fast; then one is sent.
-        let result = tokio::time::timeout(REQUEST_TIMEOUT, async {
-            loop {
-                match publish_once(&publisher).await {
-                    Err(PublishError::Unavailable) => tokio::task::yield_now().await,
-                    other => break other,
-                }
-            }
-        })
-        .await;
+        let publisher = Publisher::start(url, secret());
+        publisher.wait_until_connected().await;
+        let result = tokio::time::timeout(REQUEST_TIMEOUT, publish_once(&publisher)).await;
         assert_eq!(result, Ok(Err(PublishError::Interrupted)));
         peer.await.unwrap_or_else(|e| panic!("{e}"));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn requests_fail_fast_while_the_server_is_unreachable() {
         // Port 9 (discard) on loopback: nothing listens there in tests.
-        let publisher = Publisher::start("ws://127.0.0.1:9/ws".into(), "s".into());
-        assert_eq!(publisher.rooms().await, Err(PublishError::Unavailable));
+        let publisher = Publisher::start("ws://127.0.0.1:9/ws".into(), secret());
+        // Only once an attempt has failed does the request below meet the
+        // backoff pause, rather than a connection still being opened.
+        let status = tokio::time::timeout(REQUEST_TIMEOUT, publisher.wait_for_failed_attempts(1))
+            .await
+            .unwrap_or_else(|_| panic!("no connection attempt failed"));
+        assert!(!status.connected);
+        // Paused time: a request left waiting for the next attempt would
+        // see the clock jump to that attempt, or to its own timeout.
+        let asked = Instant::now();
+        assert_eq!(publisher.rooms(None).await, Err(PublishError::Unavailable));
+        assert!(asked.elapsed() < MIN_BACKOFF / 4, "{:?}", asked.elapsed());
+    }
+
+    /// A `rooms` answer of `count` rooms with the longest names and member
+    /// counts, answering `reference`.
+    fn rooms_page(count: usize, reference: &str) -> String {
+        let rooms: Vec<RoomInfo> = (0..count)
+            .map(|i| RoomInfo {
+                room: RoomName::new(format!("{i:0>64}")).unwrap_or_else(|e| panic!("{e}")),
+                members: usize::MAX,
+            })
+            .collect();
+        ServerMessage::Rooms {
+            rooms,
+            next: Some(RoomName::new("z".repeat(64)).unwrap_or_else(|e| panic!("{e}"))),
+            reference: Some(ClientRef::new(reference).unwrap_or_else(|e| panic!("{e}"))),
+        }
+        .to_json()
+    }
+
+    #[tokio::test]
+    async fn the_largest_rooms_page_fits_and_a_larger_frame_drops_the_connection() {
+        let largest = rooms_page(LARGEST_ROOMS_PAGE, "s1");
+        assert!(largest.len() < MAX_ANSWER_BYTES, "{}", largest.len());
+
+        let (listener, url) = scripted_peer().await;
+        let peer = tokio::spawn(async move {
+            let (mut ws, _) = accept_one(&listener).await;
+            let request = next_request(&mut ws).await;
+            assert_eq!(request["type"], "list_rooms");
+            let reference = request["ref"].as_str().unwrap_or_default().to_owned();
+            let _ = ws
+                .send(Message::text(rooms_page(LARGEST_ROOMS_PAGE, &reference)))
+                .await;
+            // Then a frame past the limit: the publisher must drop the
+            // connection rather than buffer it.
+            let request = next_request(&mut ws).await;
+            let reference = request["ref"].as_str().unwrap_or_default().to_owned();
+            let oversized = rooms_page(MAX_ANSWER_BYTES / 100, &reference);
+            assert!(oversized.len() > MAX_ANSWER_BYTES);
+            let _ = ws.send(Message::text(oversized)).await;
+            let _ = ws.next().await;
+        });
+        let publisher = Publisher::start(url, secret());
+        publisher.wait_until_connected().await;
+        let page = publisher
+            .rooms(None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(page.rooms.len(), LARGEST_ROOMS_PAGE);
+        assert_eq!(
+            page.next.as_ref().map(RoomName::as_str),
+            Some("z".repeat(64).as_str())
+        );
+        assert_eq!(publisher.rooms(None).await, Err(PublishError::Interrupted));
+        let dropped = tokio::time::timeout(REQUEST_TIMEOUT, publisher.wait_for(|s| !s.connected));
+        assert!(dropped.await.is_ok(), "still connected");
+        peer.await.unwrap_or_else(|e| panic!("{e}"));
     }
 }

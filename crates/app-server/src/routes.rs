@@ -2,37 +2,51 @@
 
 use std::time::Duration;
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
-use protocol::{DisplayName, RoomName};
+use protocol::token::Role;
+use protocol::{DisplayName, RoomName, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::api;
+use crate::api_key::require_api_key;
+use crate::body_timeout::read_body_in_time;
 use crate::error::AppError;
-use crate::pages::{IndexPage, RoomPage};
-use crate::publisher::Publisher;
-use crate::settings::Settings;
+use crate::identity;
+use crate::operator;
+use crate::pages::{AnnouncePage, IndexPage, RoomPage};
+use crate::public_origin::refuse_misdirected;
+use crate::publisher::{Publisher, RoomsPage};
+use crate::site::Site;
+use crate::tokens;
 use crate::ws_urls::WsUrls;
 
 /// How long the start page waits for the room directory before rendering
 /// without it.
 const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Registers every route of the app-server on `cfg`; `publisher` is the
-/// service connection to the ws-server and `ws_urls` the URLs handed to
-/// room pages. Both are shared handles, built once for all workers, so that
-/// the rotation over `ws_urls` spans the whole server.
+/// Registers every route of the app-server on `cfg`; `site` holds the
+/// checked settings, `publisher` is the service connection to the
+/// ws-server and `ws_urls` the URLs handed to room pages. All are shared
+/// handles, built once for all workers, so that the rotation over
+/// `ws_urls` spans the whole server.
+///
+/// Every route but `/healthz` answers only for the public origin's host
+/// (421 otherwise); `/api` needs the API key before anything else; the
+/// bodies of forms and API requests must arrive within `body_timeout`.
 pub fn configure(
     cfg: &mut web::ServiceConfig,
-    settings: &Settings,
+    site: &Site,
     publisher: &Publisher,
     ws_urls: &WsUrls,
 ) {
     let headers = security_headers(ws_urls.origins());
     cfg.app_data(web::Data::new(ws_urls.clone()))
         .app_data(web::Data::new(publisher.clone()))
+        .app_data(web::Data::new(site.clone()))
         .app_data(
             web::JsonConfig::default()
                 .limit(api::MAX_BODY_BYTES)
@@ -42,14 +56,39 @@ pub fn configure(
         .service(
             web::scope("")
                 .wrap(headers)
+                .wrap(from_fn(refuse_misdirected))
                 .route("/", web::get().to(index))
                 .route("/join", web::get().to(join))
-                .route("/announce", web::post().to(announce))
+                .service(
+                    web::resource("/announce")
+                        .wrap(from_fn(read_body_in_time))
+                        .route(web::get().to(announce_page))
+                        .route(web::post().to(announce)),
+                )
+                .service(
+                    web::resource("/operator")
+                        .wrap(from_fn(read_body_in_time))
+                        .route(web::get().to(operator::page))
+                        .route(web::post().to(operator::sign_in)),
+                )
+                .service(
+                    web::resource("/operator/sign-out")
+                        .wrap(from_fn(read_body_in_time))
+                        .route(web::post().to(operator::sign_out)),
+                )
                 .route("/rooms/{room}", web::get().to(room))
-                .route("/api/rooms", web::get().to(api::rooms))
-                .route("/api/rooms/{room}/messages", web::post().to(api::publish))
+                .route("/token", web::get().to(tokens::refresh))
+                .service(
+                    // Middleware runs outside in: the key is checked before
+                    // the body is read.
+                    web::scope("/api")
+                        .wrap(from_fn(read_body_in_time))
+                        .wrap(from_fn(require_api_key))
+                        .route("/rooms", web::get().to(api::rooms))
+                        .route("/rooms/{room}/messages", web::post().to(api::publish)),
+                )
                 .route("/healthz", web::get().to(healthz))
-                .service(actix_files::Files::new("/static", &settings.public_dir).prefer_utf8(true))
+                .service(actix_files::Files::new("/static", &site.public_dir).prefer_utf8(true))
                 .default_service(web::to(not_found)),
         );
 }
@@ -70,8 +109,8 @@ fn security_headers(ws_origins: &[String]) -> DefaultHeaders {
         .add((header::REFERRER_POLICY, "same-origin"))
 }
 
-fn html_with(
-    status: actix_web::http::StatusCode,
+pub(crate) fn html_with(
+    status: StatusCode,
     page: &impl Template,
 ) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::build(status)
@@ -80,49 +119,53 @@ fn html_with(
 }
 
 fn html(page: &impl Template) -> Result<HttpResponse, AppError> {
-    html_with(actix_web::http::StatusCode::OK, page)
+    html_with(StatusCode::OK, page)
 }
 
-fn see_other(location: String) -> HttpResponse {
+pub(crate) fn see_other(location: String) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
 }
 
-/// The query of `/`: fields to pre-fill, and what was just announced.
+/// The query of `/`: fields to pre-fill.
 #[derive(Debug, Default, Deserialize)]
 struct IndexQuery {
     #[serde(default)]
     room: String,
     #[serde(default)]
     name: String,
-    announced: Option<String>,
 }
 
-/// The active rooms, or `None` when the ws-server cannot say in time.
-async fn directory(publisher: &Publisher) -> Option<Vec<protocol::RoomInfo>> {
-    tokio::time::timeout(DIRECTORY_TIMEOUT, publisher.rooms())
+/// The first page of active rooms, or `None` when the ws-server cannot say
+/// in time. Only the first: the start page shows a glimpse, not a
+/// directory that grows with the deployment.
+async fn directory(publisher: &Publisher) -> Option<RoomsPage> {
+    tokio::time::timeout(DIRECTORY_TIMEOUT, publisher.rooms(None))
         .await
         .ok()?
         .ok()
+}
+
+/// An index page showing `directory`.
+fn with_directory<'a>(page: IndexPage<'a>, directory: Option<RoomsPage>) -> IndexPage<'a> {
+    IndexPage {
+        more_rooms: directory.as_ref().is_some_and(|d| d.next.is_some()),
+        rooms: directory.map(|d| d.rooms),
+        ..page
+    }
 }
 
 async fn index(
     query: web::Query<IndexQuery>,
     publisher: web::Data<Publisher>,
 ) -> Result<HttpResponse, AppError> {
-    let notice = query
-        .announced
-        .as_deref()
-        .and_then(|r| RoomName::new(r).ok())
-        .map(|r| format!("Announced to #{r}."));
-    html(&IndexPage {
+    let page = IndexPage {
         room: &query.room,
         name: &query.name,
-        rooms: directory(&publisher).await,
-        notice: notice.as_deref(),
         ..IndexPage::default()
-    })
+    };
+    html(&with_directory(page, directory(&publisher).await))
 }
 
 /// The fields of the name-and-room form.
@@ -155,10 +198,10 @@ async fn join(
                 room: &form.room,
                 name: &form.name,
                 error: Some(&reason),
-                rooms: directory(&publisher).await,
                 ..IndexPage::default()
             };
-            html_with(actix_web::http::StatusCode::BAD_REQUEST, &page)
+            let page = with_directory(page, directory(&publisher).await);
+            html_with(StatusCode::BAD_REQUEST, &page)
         }
     }
 }
@@ -178,31 +221,47 @@ struct AnnounceForm {
     text: String,
 }
 
-/// Refuses a form posted from another origin. Browsers send `Origin` with
-/// every cross-site POST, and another site's page could otherwise make a
-/// visitor's browser publish (cross-site request forgery).
-fn same_origin(request: &HttpRequest) -> Result<(), AppError> {
-    let Some(origin) = request.headers().get(header::ORIGIN) else {
-        return Ok(()); // not from a browser page
-    };
-    let info = request.connection_info();
-    let own = format!("{}://{}", info.scheme(), info.host());
-    if origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(&own)) {
-        Ok(())
-    } else {
-        Err(AppError::CrossSite)
-    }
+/// The query of `GET /announce`: what was just announced.
+#[derive(Debug, Deserialize)]
+struct AnnounceQuery {
+    announced: Option<String>,
 }
 
-/// `POST /announce`: the start page's announcement form. Publishes, then
-/// redirects to the start page with a confirmation; on failure shows the
-/// form again with the reason and the API's status.
+/// `GET /announce`: the announcement form, for a signed-in operator; anyone
+/// else is sent to the sign-in.
+async fn announce_page(
+    request: HttpRequest,
+    query: web::Query<AnnounceQuery>,
+    site: web::Data<Site>,
+) -> Result<HttpResponse, AppError> {
+    if !operator::is_operator(&request, &site) {
+        return Ok(see_other("/operator".to_owned()));
+    }
+    let notice = query
+        .announced
+        .as_deref()
+        .and_then(|r| RoomName::new(r).ok())
+        .map(|r| format!("Announced to #{r}."));
+    html(&AnnouncePage {
+        notice: notice.as_deref(),
+        ..AnnouncePage::default()
+    })
+}
+
+/// `POST /announce`: publishes, then redirects to the form with a
+/// confirmation; on failure shows the form again with the reason and the
+/// API's status. Only from this site's pages (403) and for a signed-in
+/// operator (401).
 async fn announce(
     request: HttpRequest,
     form: web::Form<AnnounceForm>,
     publisher: web::Data<Publisher>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, AppError> {
-    same_origin(&request)?;
+    site.origin.check_same_origin(&request)?;
+    if !operator::is_operator(&request, &site) {
+        return Err(AppError::NotOperator);
+    }
     let form = form.into_inner();
     let result = match api::validate(form.room.trim(), None, form.text.clone()) {
         Ok((room, name, text)) => publisher
@@ -216,16 +275,15 @@ async fn announce(
         Ok(room) => {
             let query =
                 serde_urlencoded::to_string([("announced", room.as_str())]).unwrap_or_default();
-            Ok(see_other(format!("/?{query}")))
+            Ok(see_other(format!("/announce?{query}")))
         }
         Err(e) => {
             let reason = e.to_string();
-            let page = IndexPage {
-                rooms: directory(&publisher).await,
-                announce_room: &form.room,
-                announce_text: &form.text,
-                announce_error: Some(&reason),
-                ..IndexPage::default()
+            let page = AnnouncePage {
+                room: &form.room,
+                text: &form.text,
+                error: Some(&reason),
+                ..AnnouncePage::default()
             };
             html_with(e.status_code(), &page)
         }
@@ -237,10 +295,15 @@ struct RoomQuery {
     name: Option<String>,
 }
 
+/// `GET /rooms/{room}?name=NAME`: the chat page, with a member token for
+/// the browser's user (from its `duplex_user` cookie; a fresh user and
+/// cookie when it has no valid one) shown as `name`.
 async fn room(
+    request: HttpRequest,
     path: web::Path<String>,
     query: web::Query<RoomQuery>,
     ws_urls: web::Data<WsUrls>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, AppError> {
     let room = RoomName::new(path.into_inner()).map_err(AppError::InvalidRoom)?;
     let Some(name) = query.name.as_deref().filter(|n| !n.is_empty()) else {
@@ -249,11 +312,42 @@ async fn room(
         return Ok(see_other(format!("/?{query}")));
     };
     let name = DisplayName::new(name).map_err(AppError::InvalidName)?;
-    html(&RoomPage {
+    let (user, new_cookie) = match identity::user_of(&request, &site.secret) {
+        Some(user) => (user, None),
+        None => {
+            let user = UserId::generate();
+            let cookie = identity::user_cookie(&user, &site.secret, site.origin.is_https());
+            (user, Some(cookie))
+        }
+    };
+    let minted = tokens::mint(
+        &site.secret,
+        user,
+        name.clone(),
+        Role::Member,
+        site.token_ttl,
+    );
+    let token_url = format!(
+        "/token?{}",
+        serde_urlencoded::to_string([("name", name.as_str())]).unwrap_or_default()
+    );
+    let page = RoomPage {
         room: room.as_str(),
         name: name.as_str(),
         ws_url: ws_urls.next(),
-    })
+        token: &minted.token,
+        token_url: &token_url,
+    };
+    let mut response = HttpResponse::Ok()
+        .content_type(ContentType::html())
+        // The page holds a token: no cache keeps it, and a cached copy
+        // would hand another visitor this user's token.
+        .insert_header(tokens::no_store())
+        .body(page.render()?);
+    if let Some(cookie) = new_cookie {
+        response.add_cookie(&cookie).map_err(|_| AppError::Cookie)?;
+    }
+    Ok(response)
 }
 
 /// Liveness of the app-server itself (always 200 while it serves), plus

@@ -3,15 +3,26 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use protocol::{Secret, token::SecretError};
 use serde::{Deserialize, Serialize};
+
+use crate::api_key::ApiKey;
+use crate::public_origin::PublicOrigin;
 
 /// The prefix of every environment variable the app-server reads, e.g.
 /// `DUPLEX_APP_WS_URL=wss://chat.example/ws`.
 pub const ENV_PREFIX: &str = "DUPLEX_APP";
 
+/// The shortest `token_ttl`: a page needs a moment to connect with its
+/// token, and a refresh loop faster than this would only load the server.
+pub const MIN_TOKEN_TTL: Duration = Duration::from_secs(10);
+
 /// Everything an operator can tune. See the settings table in the README.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` masks the secret and the API key, so that printing the settings
+/// cannot leak them.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// The address to listen on. `0.0.0.0` inside a container.
@@ -32,14 +43,69 @@ pub struct Settings {
     /// browser and this server reach the ws-server by different names, as
     /// in Docker.
     pub ws_service_url: String,
-    /// The secret the ws-server expects from service connections (its
-    /// `service_secret`). The default suits local development only.
-    pub service_secret: String,
+    /// The secret shared with the ws-server (its `secret`): it signs the
+    /// connection tokens and this server's cookies. No default: the server
+    /// does not start without one of at least 32 bytes. Wins over
+    /// `secret_file` when both are set, so that an operator's value
+    /// overrides a generated file.
+    pub secret: String,
+    /// A file holding `secret` (read once at start, surrounding whitespace
+    /// trimmed), e.g. a Docker secret or volume.
+    pub secret_file: Option<PathBuf>,
+    /// The operator credential: what the publishing API expects as
+    /// `Authorization: Bearer`, and what the operator sign-in form asks
+    /// for. Empty: the API and the sign-in refuse everyone. At least 32
+    /// bytes when set. Wins over `api_key_file`.
+    pub api_key: String,
+    /// A file holding `api_key`, read and trimmed like `secret_file`.
+    pub api_key_file: Option<PathBuf>,
+    /// The origin browsers use to reach this server (`scheme://host[:port]`).
+    /// Requests for another host are refused (421), forms are accepted only
+    /// from this origin, and cookies are `Secure` when it is `https`.
+    pub public_origin: String,
+    /// How long a member token handed to a page stays valid for opening a
+    /// connection; the page fetches a fresh one to reconnect later.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// How long a client may take to send a request's head (line and
+    /// headers) before the connection is closed with a 408.
+    #[serde(with = "humantime_serde")]
+    pub client_request_timeout: Duration,
+    /// How long a closing connection may take to finish its shutdown.
+    #[serde(with = "humantime_serde")]
+    pub client_disconnect_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+    /// How long a client may take to send a form's or an API request's
+    /// body, counted from when its head was read; then 408.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
 }
 
-/// The built-in service secret, the same as the ws-server's default so that
-/// both work together with no configuration.
-pub const DEV_SERVICE_SECRET: &str = "duplex-dev-secret";
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |value: &str| if value.is_empty() { "" } else { "***" };
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("public_dir", &self.public_dir)
+            .field("ws_url", &self.ws_url)
+            .field("ws_urls", &self.ws_urls)
+            .field("ws_service_url", &self.ws_service_url)
+            .field("secret", &masked(&self.secret))
+            .field("secret_file", &self.secret_file)
+            .field("api_key", &masked(&self.api_key))
+            .field("api_key_file", &self.api_key_file)
+            .field("public_origin", &self.public_origin)
+            .field("token_ttl", &self.token_ttl)
+            .field("client_request_timeout", &self.client_request_timeout)
+            .field("client_disconnect_timeout", &self.client_disconnect_timeout)
+            .field("keep_alive", &self.keep_alive)
+            .field("body_timeout", &self.body_timeout)
+            .finish()
+    }
+}
 
 impl Default for Settings {
     fn default() -> Self {
@@ -50,12 +116,22 @@ impl Default for Settings {
             ws_url: "ws://localhost:5000/ws".to_owned(),
             ws_urls: Vec::new(),
             ws_service_url: "ws://127.0.0.1:5000/ws".to_owned(),
-            service_secret: DEV_SERVICE_SECRET.to_owned(),
+            secret: String::new(),
+            secret_file: None,
+            api_key: String::new(),
+            api_key_file: None,
+            public_origin: "http://localhost:5001".to_owned(),
+            token_ttl: Duration::from_secs(10 * 60),
+            client_request_timeout: Duration::from_secs(5),
+            client_disconnect_timeout: Duration::from_secs(1),
+            keep_alive: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// A setting that loaded but cannot work.
+/// A setting that loaded but cannot work. Each message is one line that
+/// names the setting and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// Reading or parsing failed.
@@ -67,6 +143,78 @@ pub enum SettingsError {
     /// An entry of `ws_urls` is not an absolute `ws://` or `wss://` URL.
     #[error("each of ws_urls must start with ws:// or wss:// and name a host, got {0:?}")]
     WsUrls(String),
+    /// No usable secret.
+    #[error(
+        "secret: {0}; set DUPLEX_APP_SECRET (or DUPLEX_APP_SECRET_FILE, a file holding it) to \
+         the same value as the ws-server's DUPLEX_WS_SECRET, at least 32 bytes, e.g. the \
+         output of `app-server gen-secret`"
+    )]
+    Secret(SecretError),
+    /// An API key that is set but too short to resist guessing.
+    #[error(
+        "api_key must be at least {min} bytes long (got {0}); set DUPLEX_APP_API_KEY (or \
+         DUPLEX_APP_API_KEY_FILE) to e.g. the output of `app-server gen-secret`, or leave it \
+         unset to refuse every operator",
+        min = ApiKey::MIN_BYTES
+    )]
+    ApiKeyTooShort(usize),
+    /// A `_file` setting names a file that cannot be read.
+    #[error("{setting}: cannot read {path}: {error}")]
+    File {
+        /// The setting, e.g. `secret_file`.
+        setting: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// `public_origin` is not `http(s)://host[:port]`.
+    #[error(
+        "public_origin must be http:// or https:// followed by a host and an optional port, \
+         nothing else (e.g. https://chat.example), got {0:?}"
+    )]
+    PublicOrigin(String),
+    /// `token_ttl` is too short for a page to use its token.
+    #[error("token_ttl must be at least {min:?}, got {0:?}", min = MIN_TOKEN_TTL)]
+    TokenTtl(Duration),
+    /// A timeout of zero would cut every connection.
+    #[error("{0} must be longer than zero")]
+    ZeroTimeout(&'static str),
+}
+
+/// Writes `secret` to a new file at `path`, readable by its owner only
+/// (mode 0600 on Unix), unless the file exists: `Ok(false)` then, and the
+/// file is left as it is, so that a deployment's secret survives restarts.
+///
+/// # Errors
+/// When the file cannot be created or written.
+pub fn write_new_secret_file(path: &Path, secret: &str) -> std::io::Result<bool> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    // `create_new` fails if the file exists, atomically: two writers
+    // cannot both think they wrote it.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    writeln!(file, "{secret}")?;
+    file.sync_all()?;
+    Ok(true)
+}
+
+/// Reads a `_file` setting's file; the value is its trimmed text.
+fn read_setting_file(setting: &'static str, path: &Path) -> Result<String, SettingsError> {
+    std::fs::read_to_string(path)
+        .map(|text| text.trim().to_owned())
+        .map_err(|error| SettingsError::File {
+            setting,
+            path: path.to_owned(),
+            error,
+        })
 }
 
 impl Settings {
@@ -109,9 +257,73 @@ impl Settings {
             .filter(|url| !url.is_empty())
             .map(str::to_owned)
             .collect();
-        settings.ws_origin()?;
-        settings.ws_origins()?;
+        if settings.secret.trim().is_empty()
+            && let Some(path) = &settings.secret_file
+        {
+            settings.secret = read_setting_file("secret_file", path)?;
+        }
+        if settings.api_key.trim().is_empty()
+            && let Some(path) = &settings.api_key_file
+        {
+            settings.api_key = read_setting_file("api_key_file", path)?;
+        }
+        settings.check()?;
         Ok(settings)
+    }
+
+    /// Checks every value that loaded but could not work: the URLs, the
+    /// secret, the API key, the public origin, the durations.
+    ///
+    /// # Errors
+    /// The first [`SettingsError`] found.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        self.ws_origin()?;
+        self.ws_origins()?;
+        self.secret()?;
+        self.api_key()?;
+        self.public_origin()?;
+        if self.token_ttl < MIN_TOKEN_TTL {
+            return Err(SettingsError::TokenTtl(self.token_ttl));
+        }
+        for (name, value) in [
+            ("client_request_timeout", self.client_request_timeout),
+            ("client_disconnect_timeout", self.client_disconnect_timeout),
+            ("keep_alive", self.keep_alive),
+            ("body_timeout", self.body_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(SettingsError::ZeroTimeout(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The token secret (`secret`, or what `secret_file` held).
+    ///
+    /// # Errors
+    /// [`SettingsError::Secret`] when it is missing or shorter than 32
+    /// bytes.
+    pub fn secret(&self) -> Result<Secret, SettingsError> {
+        Secret::new(&self.secret).map_err(SettingsError::Secret)
+    }
+
+    /// The operator credential, or `None` when none is set.
+    ///
+    /// # Errors
+    /// [`SettingsError::ApiKeyTooShort`] when it is set but shorter than
+    /// [`ApiKey::MIN_BYTES`].
+    pub fn api_key(&self) -> Result<Option<ApiKey>, SettingsError> {
+        ApiKey::new(&self.api_key).map_err(SettingsError::ApiKeyTooShort)
+    }
+
+    /// `public_origin`, parsed.
+    ///
+    /// # Errors
+    /// [`SettingsError::PublicOrigin`] when it is not
+    /// `http(s)://host[:port]`.
+    pub fn public_origin(&self) -> Result<PublicOrigin, SettingsError> {
+        PublicOrigin::parse(&self.public_origin)
+            .ok_or_else(|| SettingsError::PublicOrigin(self.public_origin.clone()))
     }
 
     /// The socket address to bind.
@@ -183,17 +395,185 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    /// An environment of `vars`, plus a valid secret unless `vars` sets
+    /// one.
     fn env(vars: &[(&str, &str)]) -> config::Environment {
-        let map: HashMap<String, String> = vars
+        let mut map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        if !map.contains_key("DUPLEX_APP_SECRET") && !map.contains_key("DUPLEX_APP_SECRET_FILE") {
+            map.insert("DUPLEX_APP_SECRET".to_owned(), SECRET.to_owned());
+        }
         config::Environment::with_prefix(ENV_PREFIX).source(Some(map))
     }
 
+    /// A file in the system's temporary folder holding `text`, removed
+    /// when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(text: &str) -> Self {
+            let path = std::env::temp_dir()
+                .join(format!("duplex-settings-{}", protocol::UserId::generate()));
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+            Self(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn path_of(file: &TempFile) -> &str {
+        file.0.to_str().unwrap_or_default()
+    }
+
     #[test]
-    fn defaults_apply_without_file_or_environment() -> Result<(), SettingsError> {
-        assert_eq!(Settings::load_from(None, env(&[]))?, Settings::default());
+    fn defaults_apply_without_file_or_environment_but_the_secret() -> Result<(), SettingsError> {
+        assert_eq!(
+            Settings::load_from(None, env(&[]))?,
+            Settings {
+                secret: SECRET.to_owned(),
+                ..Settings::default()
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn without_a_secret_the_server_does_not_start_and_says_how_to_fix_it() {
+        let empty = config::Environment::with_prefix(ENV_PREFIX).source(Some(HashMap::new()));
+        let error = Settings::load_from(None, empty)
+            .map(|_| ())
+            .unwrap_err_text();
+        assert!(error.contains("DUPLEX_APP_SECRET"), "{error}");
+        assert!(error.contains("gen-secret"), "{error}");
+        assert!(!error.contains('\n'), "one line: {error}");
+
+        let short = Settings::load_from(None, env(&[("DUPLEX_APP_SECRET", "too-short")]));
+        assert!(
+            matches!(
+                short,
+                Err(SettingsError::Secret(SecretError::TooShort { len: 9 }))
+            ),
+            "{short:?}"
+        );
+    }
+
+    trait ErrText {
+        fn unwrap_err_text(self) -> String;
+    }
+
+    impl ErrText for Result<(), SettingsError> {
+        fn unwrap_err_text(self) -> String {
+            match self {
+                Ok(()) => panic!("expected an error"),
+                Err(e) => e.to_string(),
+            }
+        }
+    }
+
+    #[test]
+    fn secret_and_api_key_files_are_read_and_trimmed() -> Result<(), SettingsError> {
+        let secret = TempFile::new(&format!("{}\n", "f".repeat(40)));
+        let key = TempFile::new(&format!("  {}\n", "k".repeat(32)));
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("DUPLEX_APP_SECRET_FILE", path_of(&secret)),
+                ("DUPLEX_APP_API_KEY_FILE", path_of(&key)),
+            ]),
+        )?;
+        assert_eq!(settings.secret, "f".repeat(40));
+        assert_eq!(settings.api_key, "k".repeat(32));
+        assert!(
+            settings
+                .api_key()?
+                .is_some_and(|k| k.matches(&"k".repeat(32)))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_secret_set_directly_wins_over_the_file() -> Result<(), SettingsError> {
+        let file = TempFile::new(&"f".repeat(40));
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("DUPLEX_APP_SECRET", SECRET),
+                ("DUPLEX_APP_SECRET_FILE", path_of(&file)),
+            ]),
+        )?;
+        assert_eq!(settings.secret, SECRET);
+        Ok(())
+    }
+
+    #[test]
+    fn a_missing_secret_file_is_named() {
+        let error = Settings::load_from(
+            None,
+            env(&[("DUPLEX_APP_SECRET_FILE", "/nonexistent/duplex-secret")]),
+        )
+        .map(|_| ())
+        .unwrap_err_text();
+        assert!(
+            error.starts_with("secret_file: cannot read /nonexistent/duplex-secret"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_api_key_is_optional_but_long_when_set() -> Result<(), SettingsError> {
+        assert_eq!(Settings::load_from(None, env(&[]))?.api_key()?, None);
+        let short = Settings::load_from(None, env(&[("DUPLEX_APP_API_KEY", "hunter2")]));
+        assert!(
+            matches!(short, Err(SettingsError::ApiKeyTooShort(7))),
+            "{short:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn debug_output_masks_the_secret_and_the_api_key() -> Result<(), SettingsError> {
+        let settings = Settings::load_from(None, env(&[("DUPLEX_APP_API_KEY", &"k".repeat(32))]))?;
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains(SECRET), "{debug}");
+        assert!(!debug.contains(&"k".repeat(32)), "{debug}");
+        assert!(debug.contains("secret: \"***\""), "{debug}");
+        Ok(())
+    }
+
+    #[test]
+    fn public_origin_and_durations_come_from_the_environment() -> Result<(), SettingsError> {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("DUPLEX_APP_PUBLIC_ORIGIN", "https://chat.example"),
+                ("DUPLEX_APP_TOKEN_TTL", "30m"),
+                ("DUPLEX_APP_CLIENT_REQUEST_TIMEOUT", "250ms"),
+                ("DUPLEX_APP_BODY_TIMEOUT", "2s"),
+            ]),
+        )?;
+        assert!(settings.public_origin()?.is_https());
+        assert_eq!(settings.token_ttl, Duration::from_secs(1800));
+        assert_eq!(settings.client_request_timeout, Duration::from_millis(250));
+        assert_eq!(settings.body_timeout, Duration::from_secs(2));
+        for (key, value) in [
+            ("DUPLEX_APP_PUBLIC_ORIGIN", "chat.example"),
+            ("DUPLEX_APP_PUBLIC_ORIGIN", "https://chat.example/app"),
+            ("DUPLEX_APP_TOKEN_TTL", "1s"),
+            ("DUPLEX_APP_KEEP_ALIVE", "0s"),
+        ] {
+            assert!(
+                Settings::load_from(None, env(&[(key, value)])).is_err(),
+                "{key}={value}"
+            );
+        }
         Ok(())
     }
 

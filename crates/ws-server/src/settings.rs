@@ -237,7 +237,10 @@ impl Settings {
                 "max_frames_per_second",
                 usize::try_from(self.max_frames_per_second).unwrap_or(1),
             ),
-            ("rate_limit_strikes", usize::try_from(self.rate_limit_strikes).unwrap_or(1)),
+            (
+                "rate_limit_strikes",
+                usize::try_from(self.rate_limit_strikes).unwrap_or(1),
+            ),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return invalid(&format!("{name} must be at least 1"));
@@ -322,10 +325,7 @@ mod tests {
         let file = std::env::temp_dir().join(format!("duplex-ws-secret-{}", std::process::id()));
         std::fs::write(&file, format!("{SECRET}\n"))?;
         let path = file.to_string_lossy().into_owned();
-        let settings = Settings::load_from(
-            None,
-            env(&[("DUPLEX_WS_SECRET_FILE", &path)]),
-        );
+        let settings = Settings::load_from(None, env(&[("DUPLEX_WS_SECRET_FILE", &path)]));
         std::fs::remove_file(&file)?;
         assert_eq!(settings?.secret, SECRET);
         let missing = Settings::load_from(

@@ -198,11 +198,7 @@ impl Engine {
     ///
     /// # Errors
     /// [`EngineError::Unavailable`] when the store cannot be reached.
-    pub async fn rooms(
-        &self,
-        after: Option<&RoomName>,
-        limit: usize,
-    ) -> Result<Page, EngineError> {
+    pub async fn rooms(&self, after: Option<&RoomName>, limit: usize) -> Result<Page, EngineError> {
         match self {
             Self::Memory(engine) => Ok(engine.rooms_with_members(after, limit)),
             Self::Redis(engine) => engine.rooms(after, limit).await,

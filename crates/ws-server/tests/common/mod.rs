@@ -190,6 +190,8 @@ pub struct Client {
     pub name: String,
     /// The user its token names.
     pub user: String,
+    /// The server's close frame's code, once seen.
+    pub closed: Option<Option<u16>>,
 }
 
 /// Builds an upgrade request for `url` with optional Origin and subprotocol.
@@ -209,6 +211,22 @@ pub fn request(
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", HeaderValue::from_str(p).unwrap());
     }
+    request
+}
+
+/// [`request`] carrying a valid member token in `Authorization`: for
+/// tests of the other handshake checks.
+pub fn authorized_request(
+    url: &str,
+    origin: Option<&str>,
+    subprotocol: Option<&str>,
+) -> tungstenite::handshake::client::Request {
+    let mut request = request(url, origin, subprotocol);
+    let token = token("tester", "Tester", Role::Member);
+    request.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
     request
 }
 
@@ -248,6 +266,7 @@ impl Client {
             connection_id: 0,
             name: name.to_owned(),
             user: user.to_owned(),
+            closed: None,
         };
         match client.recv().await {
             ServerMessage::Welcome {
@@ -284,6 +303,7 @@ impl Client {
             connection_id: 0,
             name: String::new(),
             user: String::new(),
+            closed: None,
         };
         match client.recv().await {
             ServerMessage::Welcome { user, name, .. } => {
@@ -300,6 +320,12 @@ impl Client {
         let mut client = Self::connect_as(server, name).await;
         client.join(room).await;
         client
+    }
+
+    /// Joins `room` and hands the client back.
+    pub async fn joined_to(mut self, room: &str) -> Self {
+        self.join(room).await;
+        self
     }
 
     /// Sends raw text.
@@ -432,6 +458,30 @@ impl Client {
                 other => panic!("expected close, got {other:?}"),
             }
         }
+    }
+
+    /// The next protocol message, or `None` once the server closed the
+    /// connection (its close frame is kept for [`Client::close_code`]).
+    pub async fn ws_next(&mut self) -> Option<ServerMessage> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).unwrap());
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    self.closed = Some(frame.map(|f| u16::from(f.code)));
+                    let _ = self.ws.flush().await;
+                    return None;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// The code of the close frame [`Client::ws_next`] saw.
+    pub fn close_code(&self) -> Option<u16> {
+        self.closed.flatten()
     }
 
     async fn next_frame(&mut self) -> Message {

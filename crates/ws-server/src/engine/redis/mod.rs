@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use log::info;
-use protocol::encoded;
 use protocol::RoomName;
+use protocol::encoded;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -238,11 +238,7 @@ impl RedisEngine {
     ///
     /// # Errors
     /// [`EngineError::Unavailable`] when Redis cannot be reached.
-    pub async fn rooms(
-        &self,
-        after: Option<&RoomName>,
-        limit: usize,
-    ) -> Result<Page, EngineError> {
+    pub async fn rooms(&self, after: Option<&RoomName>, limit: usize) -> Result<Page, EngineError> {
         self.inner
             .store
             .directory(after, limit)

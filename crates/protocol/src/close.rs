@@ -16,6 +16,9 @@ impl CloseCode {
     pub const PROTOCOL_ERROR: Self = Self(1002);
     /// A text frame was not valid UTF-8.
     pub const INVALID_PAYLOAD: Self = Self(1007);
+    /// The client kept sending after being refused with `rate_limited`
+    /// (`rate_limit_strikes` refusals in a row).
+    pub const POLICY_VIOLATION: Self = Self(1008);
     /// A frame was larger than the server's `max_frame_bytes`.
     pub const MESSAGE_TOO_BIG: Self = Self(1009);
     /// The client did not read its frames fast enough: its outbox filled up

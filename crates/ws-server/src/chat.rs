@@ -1,71 +1,88 @@
 //! The chat: the [`Component`] that turns protocol messages into engine
-//! requests.
+//! requests, for connections that proved who they are with a token.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use log::debug;
+use protocol::token::{self, TOKEN_SUBPROTOCOL_PREFIX, TokenError};
 use protocol::{
-    ClientFrame, ClientMessage, DisplayName, ErrorCode, PROTOCOL_VERSION, RoomName, ServerMessage,
+    Claims, ClientFrame, ClientMessage, CloseCode, ErrorCode, PROTOCOL_VERSION, RoomName, Secret,
+    ServerMessage,
 };
-use subtle::ConstantTimeEq;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::http::{Extensions, header};
 
+use crate::budget::{Budget, Verdict};
 use crate::component::{Component, Connection, ConnectionError, Rejection};
 use crate::engine::{Draft, Engine, Join};
+use crate::settings::{JOIN_COST, Settings};
 
-/// What a connection may do. Set during the handshake, kept in the
-/// connection's extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// A browser or other end user: join, post, leave.
-    Member,
-    /// A trusted server (the app-server): may also `publish` into any room
-    /// and `list_rooms`.
-    Service,
+/// One connection as the chat knows it: who it is (its token's claims),
+/// the rooms it is in, and its request budget. Set during the handshake and
+/// kept in the connection's extensions: only that connection's callbacks
+/// touch it, and they never overlap, so its lock is never contended.
+#[derive(Debug)]
+struct Session {
+    claims: Claims,
+    rooms: Mutex<BTreeSet<RoomName>>,
+    budget: Budget,
 }
 
-/// The rooms one connection is in, with the name it shows in each. Kept in
-/// the connection's extensions: only that connection's callbacks touch it,
-/// and they never overlap, so its lock is never contended and posts in
-/// different rooms share no lock here.
-#[derive(Debug, Clone, Default)]
-struct Memberships(Arc<Mutex<BTreeMap<RoomName, DisplayName>>>);
-
-impl Memberships {
-    fn of(conn: &Connection) -> Self {
-        conn.extensions().get::<Self>().cloned().unwrap_or_default()
+impl Session {
+    fn of(conn: &Connection) -> Option<Arc<Self>> {
+        conn.extensions().get::<Arc<Self>>().cloned()
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<RoomName, DisplayName>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    fn rooms(&self) -> MutexGuard<'_, BTreeSet<RoomName>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The token a handshake presents: `Authorization: Bearer TOKEN` from
+/// scripts and servers, or a `Sec-WebSocket-Protocol` value
+/// `duplex.token.TOKEN` from browsers, which cannot set headers on a
+/// WebSocket.
+fn presented_token(request: &Request) -> Result<&str, TokenError> {
+    if let Some(authorization) = request.headers().get(header::AUTHORIZATION) {
+        let value = authorization.to_str().map_err(|_| TokenError::Malformed)?;
+        let (scheme, token) = value.split_once(' ').ok_or(TokenError::Malformed)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(TokenError::Malformed);
+        }
+        return Ok(token.trim());
+    }
+    request
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|offered| offered.trim().strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
+        .ok_or(TokenError::Missing)
 }
 
 /// The chat application: rooms with presence and history; members join,
-/// post and leave; services publish and list rooms.
+/// post and leave; services and operators also publish and list rooms.
 #[derive(Debug, Clone)]
 pub struct Chat {
     engine: Engine,
-    /// The `Authorization: Bearer` secret of service connections; `None`
-    /// when they are disabled.
-    service_secret: Option<String>,
-    /// Rooms one connection may be in at once.
-    max_rooms_per_connection: usize,
+    /// Checks connection tokens.
+    secret: Secret,
+    /// The limits that apply per connection.
+    settings: Arc<Settings>,
 }
 
 impl Chat {
-    /// A chat over `engine`, accepting service connections that present
-    /// `service_secret` (none when it is empty), letting each connection
-    /// into at most `max_rooms_per_connection` rooms.
+    /// A chat over `engine`, accepting connections whose token `secret`
+    /// signed, with the per-connection limits of `settings`.
     #[must_use]
-    pub fn new(engine: Engine, service_secret: &str, max_rooms_per_connection: usize) -> Self {
+    pub fn new(engine: Engine, secret: Secret, settings: &Settings) -> Self {
         Self {
             engine,
-            service_secret: Some(service_secret.to_owned()).filter(|s| !s.is_empty()),
-            max_rooms_per_connection,
+            secret,
+            settings: Arc::new(settings.clone()),
         }
     }
 
@@ -78,10 +95,14 @@ impl Chat {
     /// Carries out one decoded frame; returns the reply for the sender, if
     /// it gets one of its own (`joined` is queued by the engine, in order
     /// with the room's other frames).
-    async fn apply(&self, conn: &Connection, frame: ClientFrame) -> Option<ServerMessage> {
+    async fn apply(
+        &self,
+        conn: &Connection,
+        session: &Session,
+        frame: ClientFrame,
+    ) -> Option<ServerMessage> {
         let reference = frame.reference;
-        let is_service = conn.extensions().get::<Role>() == Some(&Role::Service);
-        let memberships = Memberships::of(conn);
+        let claims = &session.claims;
         let not_joined = |room: &RoomName, r| {
             ServerMessage::error(
                 ErrorCode::NotJoined,
@@ -90,66 +111,69 @@ impl Chat {
             )
         };
         match frame.message {
-            ClientMessage::Join { room, name, since } => {
+            ClientMessage::Join { room, since } => {
                 let (is_member, count) = {
-                    let rooms = memberships.lock();
-                    (rooms.contains_key(&room), rooms.len())
+                    let rooms = session.rooms();
+                    (rooms.contains(&room), rooms.len())
                 };
-                if !is_member && count >= self.max_rooms_per_connection {
+                let max = self.settings.max_rooms_per_connection;
+                if !is_member && count >= max {
                     return Some(ServerMessage::error(
                         ErrorCode::TooManyRooms,
-                        format!(
-                            "a connection may be in at most {} rooms; leave one first",
-                            self.max_rooms_per_connection
-                        ),
+                        format!("a connection may be in at most {max} rooms; leave one first"),
                         reference,
                     ));
                 }
                 let join = Join {
                     conn,
                     room: &room,
-                    name: &name,
+                    user: &claims.user,
+                    name: &claims.name,
                     since: since.as_ref(),
                     reference: reference.clone(),
                 };
                 match self.engine.join(join).await {
                     Ok(()) => {
-                        memberships.lock().insert(room, name);
+                        session.rooms().insert(room);
                         None
                     }
                     Err(e) => Some(ServerMessage::error(e.code(), e.to_string(), reference)),
                 }
             }
             ClientMessage::Leave { room } => {
-                if memberships.lock().remove(&room).is_none() {
+                if !session.rooms().remove(&room) {
                     return Some(not_joined(&room, reference));
                 }
                 self.engine.leave(conn.id(), &room).await;
                 Some(ServerMessage::Left { room, reference })
             }
             ClientMessage::Post { room, text } => {
-                let Some(name) = memberships.lock().get(&room).cloned() else {
+                if !session.rooms().contains(&room) {
                     return Some(not_joined(&room, reference));
-                };
+                }
                 let draft = Draft {
                     room,
-                    name,
+                    user: claims.user.clone(),
+                    name: claims.name.clone(),
                     text,
                     announcement: false,
                     reference,
                 };
                 self.store(draft).await
             }
-            ClientMessage::Publish { .. } | ClientMessage::ListRooms if !is_service => {
+            ClientMessage::Publish { .. } | ClientMessage::ListRooms { .. }
+                if !claims.role.is_privileged() =>
+            {
                 Some(ServerMessage::error(
                     ErrorCode::Forbidden,
-                    "only service connections may publish or list rooms",
+                    "only service and operator connections may publish or list rooms",
                     reference,
                 ))
             }
             ClientMessage::Publish { room, name, text } => {
                 let draft = Draft {
                     room,
+                    user: claims.user.clone(),
                     name,
                     text,
                     announcement: true,
@@ -157,10 +181,17 @@ impl Chat {
                 };
                 self.store(draft).await
             }
-            ClientMessage::ListRooms => Some(match self.engine.rooms().await {
-                Ok(rooms) => ServerMessage::Rooms { rooms, reference },
-                Err(e) => ServerMessage::error(e.code(), e.to_string(), reference),
-            }),
+            ClientMessage::ListRooms { after } => {
+                let page_size = self.settings.directory_page_size;
+                Some(match self.engine.rooms(after.as_ref(), page_size).await {
+                    Ok(page) => ServerMessage::Rooms {
+                        rooms: page.rooms,
+                        next: page.next,
+                        reference,
+                    },
+                    Err(e) => ServerMessage::error(e.code(), e.to_string(), reference),
+                })
+            }
         }
     }
 
@@ -188,46 +219,75 @@ impl Component for Chat {
         request: &Request,
         extensions: &mut Extensions,
     ) -> Result<(), Rejection> {
-        extensions.insert(Memberships::default());
-        let Some(authorization) = request.headers().get(header::AUTHORIZATION) else {
-            extensions.insert(Role::Member);
-            return Ok(());
-        };
-        let presented = authorization
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        let valid = self
-            .service_secret
-            .as_ref()
-            .is_some_and(|secret| bool::from(secret.as_bytes().ct_eq(presented.as_bytes())));
-        if !valid {
-            return Err(Rejection::new(401, "invalid service credentials"));
-        }
-        extensions.insert(Role::Service);
+        let claims = presented_token(request)
+            .and_then(|presented| token::verify(presented, &self.secret, token::now_secs()))
+            .map_err(|e| Rejection::new(401, e.to_string()))?;
+        extensions.insert(Arc::new(Session {
+            claims,
+            rooms: Mutex::default(),
+            budget: Budget::new(
+                self.settings.max_frames_per_second,
+                self.settings.frame_burst,
+                self.settings.rate_limit_strikes,
+            ),
+        }));
         Ok(())
     }
 
     async fn on_open(&self, conn: &Connection) {
+        let Some(session) = Session::of(conn) else {
+            return;
+        };
         let _ = conn.send_message(&ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
             connection_id: conn.id(),
+            user: session.claims.user.clone(),
+            name: session.claims.name.clone(),
         });
     }
 
     async fn on_message(&self, conn: &Connection, message: Message) {
-        let reply = match message {
-            Message::Text(text) => match ClientFrame::decode(&text) {
-                Ok(frame) => self.apply(conn, frame).await,
-                Err(e) => Some(ServerMessage::error(e.code, e.message, e.reference)),
-            },
-            Message::Binary(_) => Some(ServerMessage::error(
+        let Some(session) = Session::of(conn) else {
+            return;
+        };
+        let decoded = match message {
+            Message::Text(text) => ClientFrame::decode(&text)
+                .map_err(|e| ServerMessage::error(e.code, e.message, e.reference)),
+            Message::Binary(_) => Err(ServerMessage::error(
                 ErrorCode::BinaryNotSupported,
                 "binary frames are not supported; send JSON text frames",
                 None,
             )),
-            _ => None,
+            _ => return,
+        };
+        // Every frame costs, refused ones too: answering them is work.
+        let cost = match &decoded {
+            Ok(ClientFrame {
+                message: ClientMessage::Join { .. },
+                ..
+            }) => JOIN_COST,
+            _ => 1,
+        };
+        let reply = match session.budget.spend(cost) {
+            Verdict::Allowed => match decoded {
+                Ok(frame) => self.apply(conn, &session, frame).await,
+                Err(refusal) => Some(refusal),
+            },
+            Verdict::Refused => Some(ServerMessage::error(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many requests: at most {} per second; slow down",
+                    self.settings.max_frames_per_second
+                ),
+                decoded.ok().and_then(|frame| frame.reference),
+            )),
+            Verdict::Exhausted => {
+                conn.close(
+                    CloseCode::POLICY_VIOLATION,
+                    "rate limit exceeded repeatedly",
+                );
+                None
+            }
         };
         if let Some(reply) = reply {
             let _ = conn.send_message(&reply);
@@ -235,8 +295,11 @@ impl Component for Chat {
     }
 
     async fn on_close(&self, conn: &Connection) {
-        let rooms = std::mem::take(&mut *Memberships::of(conn).lock());
-        for room in rooms.keys() {
+        let Some(session) = Session::of(conn) else {
+            return;
+        };
+        let rooms = std::mem::take(&mut *session.rooms());
+        for room in &rooms {
             self.engine.leave(conn.id(), room).await;
         }
     }

@@ -14,6 +14,7 @@
 //! Data flows one way: socket → connection → component → engine → local
 //! room → outboxes → sockets.
 
+mod budget;
 pub mod chat;
 pub mod component;
 mod connection;
@@ -45,11 +46,14 @@ pub async fn serve_chat(listener: TcpListener, settings: Settings, shutdown: Can
             return;
         }
     };
-    let chat = Chat::new(
-        engine,
-        &settings.service_secret,
-        settings.max_rooms_per_connection,
-    );
+    let secret = match settings.token_secret() {
+        Ok(secret) => secret,
+        Err(e) => {
+            error!("{e}");
+            return;
+        }
+    };
+    let chat = Chat::new(engine, secret, &settings);
     let component = OriginCheck::new(chat, &settings.allowed_origins);
     server::run(listener, settings, component, shutdown).await;
     // Connections are closed, so every room has let its members go; what

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use log::{error, info, warn};
+use log::{error, info};
 use tokio_util::sync::CancellationToken;
 use ws_server::Settings;
 
@@ -41,16 +41,6 @@ async fn main() -> ExitCode {
         settings.path,
         settings.allowed_origins.join(", ")
     );
-
-    if settings.service_secret == ws_server::settings::DEV_SERVICE_SECRET
-        && !settings.bind.is_loopback()
-    {
-        warn!(
-            "service_secret is the built-in development value while listening on {}: \
-             set DUPLEX_WS_SERVICE_SECRET (and DUPLEX_APP_SERVICE_SECRET) to your own secret",
-            settings.bind
-        );
-    }
 
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();

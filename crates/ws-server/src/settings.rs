@@ -2,9 +2,10 @@
 //! `DUPLEX_WS_*` environment variables, each layer overriding the last.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use protocol::Secret;
 use serde::{Deserialize, Serialize};
 
 /// The prefix of every environment variable the ws-server reads, e.g.
@@ -49,10 +50,27 @@ pub struct Settings {
     /// Messages kept per room, for late joiners and for recovery after a
     /// reconnect. 0 keeps none.
     pub history_size: usize,
-    /// The secret that service connections (the app-server publishing)
-    /// present as `Authorization: Bearer SECRET`. Empty disables them. The
-    /// default suits local development only: set your own in production.
-    pub service_secret: String,
+    /// The secret shared with the app-server, which signs the connection
+    /// tokens this server checks (at least 32 bytes). There is no default:
+    /// the server refuses to start without it. `cargo xtask dev` generates
+    /// one per run.
+    pub secret: String,
+    /// A file holding `secret` (surrounding whitespace ignored), read at
+    /// start when `secret` is empty: how container secrets are passed.
+    pub secret_file: Option<PathBuf>,
+    /// Joins and posts one connection may send per second, sustained; each
+    /// over budget gets `rate_limited`.
+    pub max_frames_per_second: u32,
+    /// Joins and posts one connection may send at once, above the sustained
+    /// rate. A join costs [`JOIN_COST`] of them, since it may send the
+    /// room's history.
+    pub frame_burst: u32,
+    /// Requests refused with `rate_limited` in a row before the connection
+    /// is closed with 1008 (policy violation): a client that ignores the
+    /// error is abusing the server, not misjudging it.
+    pub rate_limit_strikes: u32,
+    /// Rooms per `rooms` page answering `list_rooms`.
+    pub directory_page_size: usize,
     /// Where rooms live: `memory` (this process alone) or `redis` (any
     /// number of instances pointed at one Redis act as one server).
     pub engine: EngineKind,
@@ -93,9 +111,9 @@ pub enum EngineKind {
 /// Redis, and a round trip must fit well inside it.
 const MIN_PRESENCE_TTL: Duration = Duration::from_millis(300);
 
-/// The built-in service secret, shared with the app-server's default so that
-/// both work together with no configuration.
-pub const DEV_SERVICE_SECRET: &str = "duplex-dev-secret";
+/// What a `join` costs from a connection's frame budget: it may send up to
+/// `history_size` messages back, so it weighs more than a post.
+pub const JOIN_COST: u32 = 4;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -115,7 +133,12 @@ impl Default for Settings {
             heartbeat_interval: Duration::from_secs(25),
             client_timeout: Duration::from_secs(60),
             history_size: 100,
-            service_secret: DEV_SERVICE_SECRET.to_owned(),
+            secret: String::new(),
+            secret_file: None,
+            max_frames_per_second: 10,
+            frame_burst: 20,
+            rate_limit_strikes: 10,
+            directory_page_size: 100,
             engine: EngineKind::Memory,
             redis_url: "redis://127.0.0.1:6379".to_owned(),
             max_rooms_per_connection: 32,
@@ -150,7 +173,7 @@ impl Settings {
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).required(true));
         }
-        let settings: Self = builder
+        let mut settings: Self = builder
             .add_source(
                 env.prefix_separator("_")
                     .separator("__")
@@ -160,14 +183,45 @@ impl Settings {
             )
             .build()?
             .try_deserialize()?;
+        settings.read_secret_file()?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Fills `secret` from `secret_file` when only the file is given.
+    fn read_secret_file(&mut self) -> Result<(), config::ConfigError> {
+        if let (true, Some(file)) = (self.secret.is_empty(), &self.secret_file) {
+            self.secret = std::fs::read_to_string(file)
+                .map_err(|e| {
+                    config::ConfigError::Message(format!(
+                        "secret_file {}: cannot read it: {e}",
+                        file.display()
+                    ))
+                })?
+                .trim()
+                .to_owned();
+        }
+        Ok(())
+    }
+
+    /// The token secret.
+    ///
+    /// # Errors
+    /// When it is missing or too short, with the fix in the message.
+    pub fn token_secret(&self) -> Result<Secret, config::ConfigError> {
+        Secret::new(&self.secret).map_err(|e| {
+            config::ConfigError::Message(format!(
+                "secret: {e}; set DUPLEX_WS_SECRET (or DUPLEX_WS_SECRET_FILE) to the \
+                 app-server's secret; `cargo run -p app-server -- gen-secret` makes one"
+            ))
+        })
     }
 
     /// Refuses values that would break every connection (a zero-sized
     /// outbox, a zero heartbeat) with a message naming the setting.
     fn validate(&self) -> Result<(), config::ConfigError> {
         let invalid = |what: &str| Err(config::ConfigError::Message(what.to_owned()));
+        self.token_secret()?;
         if !self.path.starts_with('/') {
             return invalid("path must start with '/'");
         }
@@ -178,6 +232,15 @@ impl Settings {
             ("outbox_max_bytes", self.outbox_max_bytes),
             ("max_rooms_per_connection", self.max_rooms_per_connection),
             ("max_rooms", self.max_rooms),
+            ("directory_page_size", self.directory_page_size),
+            (
+                "max_frames_per_second",
+                usize::try_from(self.max_frames_per_second).unwrap_or(1),
+            ),
+            (
+                "rate_limit_strikes",
+                usize::try_from(self.rate_limit_strikes).unwrap_or(1),
+            ),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return invalid(&format!("{name} must be at least 1"));
@@ -190,6 +253,11 @@ impl Settings {
         ];
         if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
             return invalid(&format!("{name} must be longer than zero"));
+        }
+        if self.frame_burst < JOIN_COST {
+            return invalid(&format!(
+                "frame_burst must be at least {JOIN_COST}, what one join costs"
+            ));
         }
         if self.presence_ttl < MIN_PRESENCE_TTL {
             return invalid(&format!(
@@ -219,9 +287,15 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    /// `vars` plus a valid secret unless they set one.
     fn env(vars: &[(&str, &str)]) -> config::Environment {
+        let has_secret = vars.iter().any(|(k, _)| k.starts_with("DUPLEX_WS_SECRET"));
+        let secret = [("DUPLEX_WS_SECRET", SECRET)];
         let map: HashMap<String, String> = vars
             .iter()
+            .chain(secret.iter().filter(|_| !has_secret))
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         config::Environment::with_prefix(ENV_PREFIX).source(Some(map))
@@ -229,7 +303,37 @@ mod tests {
 
     #[test]
     fn defaults_apply_without_file_or_environment() -> Result<(), config::ConfigError> {
-        assert_eq!(Settings::load_from(None, env(&[]))?, Settings::default());
+        let expected = Settings {
+            secret: SECRET.to_owned(),
+            ..Settings::default()
+        };
+        assert_eq!(Settings::load_from(None, env(&[]))?, expected);
+        Ok(())
+    }
+
+    #[test]
+    fn no_secret_no_start() {
+        for secret in ["", "too-short"] {
+            let result = Settings::load_from(None, env(&[("DUPLEX_WS_SECRET", secret)]));
+            let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains("DUPLEX_WS_SECRET"), "{message}");
+        }
+    }
+
+    #[test]
+    fn the_secret_may_come_from_a_file() -> Result<(), Box<dyn std::error::Error>> {
+        let file = std::env::temp_dir().join(format!("duplex-ws-secret-{}", std::process::id()));
+        std::fs::write(&file, format!("{SECRET}\n"))?;
+        let path = file.to_string_lossy().into_owned();
+        let settings = Settings::load_from(None, env(&[("DUPLEX_WS_SECRET_FILE", &path)]));
+        std::fs::remove_file(&file)?;
+        assert_eq!(settings?.secret, SECRET);
+        let missing = Settings::load_from(
+            None,
+            env(&[("DUPLEX_WS_SECRET_FILE", "/nonexistent/secret")]),
+        );
+        let message = missing.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("secret_file"), "{message}");
         Ok(())
     }
 
@@ -296,6 +400,10 @@ mod tests {
             ("DUPLEX_WS_MAX_ROOMS_PER_CONNECTION", "0"),
             ("DUPLEX_WS_ROOM_IDLE_TTL", "0s"),
             ("DUPLEX_WS_PRESENCE_TTL", "10ms"),
+            ("DUPLEX_WS_MAX_FRAMES_PER_SECOND", "0"),
+            ("DUPLEX_WS_FRAME_BURST", "1"),
+            ("DUPLEX_WS_RATE_LIMIT_STRIKES", "0"),
+            ("DUPLEX_WS_DIRECTORY_PAGE_SIZE", "0"),
         ] {
             let result = Settings::load_from(None, env(&[(var, value)]));
             let message = result.err().map(|e| e.to_string()).unwrap_or_default();

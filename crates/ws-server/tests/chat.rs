@@ -39,7 +39,7 @@ async fn rooms_are_isolated(engine: Engine) {
 async fn a_client_can_be_in_several_rooms(engine: Engine) {
     let server = start(engine).await;
     let mut both = Client::joined(&server, "one", "Both").await;
-    both.join("two", "Both").await;
+    both.join("two").await;
     let mut one = Client::joined(&server, "one", "One").await;
     let mut two = Client::joined(&server, "two", "Two").await;
 
@@ -67,7 +67,7 @@ async fn after_leaving_a_client_gets_nothing_more_from_the_room(engine: Engine) 
     let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let mut bob = Client::joined(&server, "lobby", "Bob").await;
-    bob.join("side", "Bob").await;
+    bob.join("side").await;
 
     bob.send_json(serde_json::json!({"type": "leave", "room": "lobby"}))
         .await;
@@ -82,11 +82,18 @@ async fn after_leaving_a_client_gets_nothing_more_from_the_room(engine: Engine) 
     assert_eq!(bob.recv_error().await, "not_joined");
 }
 
-async fn rejoining_changes_the_name_shown(engine: Engine) {
+async fn rejoining_sends_a_fresh_joined_and_stays_one_member(engine: Engine) {
     let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
-    ada.join("lobby", "Ada L").await;
-    assert_eq!(ada.post_acked("lobby", "hi").await.name.as_str(), "Ada L");
+    ada.post_acked("lobby", "first").await;
+    let again = ada.join("lobby").await;
+    assert_eq!(again.members, ["Ada"]);
+    assert_eq!(again.history.len(), 1);
+    let mine = ada.post_acked("lobby", "hi").await;
+    assert_eq!(
+        (mine.name.as_str(), mine.user.as_str()),
+        ("Ada", ada.user.as_str())
+    );
 }
 
 async fn a_disconnected_member_does_not_disturb_the_room(engine: Engine) {
@@ -115,7 +122,7 @@ both_engines!(
     a_client_can_be_in_several_rooms,
     messages_arrive_in_the_order_they_were_posted,
     after_leaving_a_client_gets_nothing_more_from_the_room,
-    rejoining_changes_the_name_shown,
+    rejoining_sends_a_fresh_joined_and_stays_one_member,
     a_disconnected_member_does_not_disturb_the_room,
     message_ids_are_unique,
 );

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ORIGIN, request, start_server, start_server_with};
+use common::{ORIGIN, authorized_request as request, start_server, start_server_with};
 use protocol::SUBPROTOCOL;
 use tokio_tungstenite::tungstenite::{self, Error};
 

@@ -15,8 +15,8 @@ async fn a_fresh_join_gets_the_recent_history_in_order(engine: Engine) {
     for text in ["one", "two", "three"] {
         ada.post_acked("lobby", text).await;
     }
-    let mut bob = Client::connect(&server).await;
-    let joined = bob.join("lobby", "Bob").await;
+    let mut bob = Client::connect_as(&server, "Bob").await;
+    let joined = bob.join("lobby").await;
     assert_eq!(texts(&joined.history), ["one", "two", "three"]);
     let offsets: Vec<u64> = joined.history.iter().map(|m| m.offset).collect();
     assert_eq!(offsets, [1, 2, 3]);
@@ -30,15 +30,15 @@ async fn history_keeps_only_the_configured_number_of_messages(engine: Engine) {
     for text in ["a", "b", "c"] {
         ada.post_acked("lobby", text).await;
     }
-    let mut bob = Client::connect(&server).await;
-    assert_eq!(texts(&bob.join("lobby", "Bob").await.history), ["b", "c"]);
+    let mut bob = Client::connect_as(&server, "Bob").await;
+    assert_eq!(texts(&bob.join("lobby").await.history), ["b", "c"]);
 }
 
 async fn a_reconnecting_client_gets_exactly_what_it_missed_in_order(engine: Engine) {
     let server = start(engine).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
-    let mut bob = Client::connect(&server).await;
-    let epoch = bob.join("lobby", "Bob").await.epoch;
+    let mut bob = Client::connect_as(&server, "Bob").await;
+    let epoch = bob.join("lobby").await.epoch;
     ada.post_acked("lobby", "seen").await;
     let seen = bob.recv_chat().await;
     drop(bob);
@@ -46,8 +46,8 @@ async fn a_reconnecting_client_gets_exactly_what_it_missed_in_order(engine: Engi
     for text in ["missed 1", "missed 2", "missed 3"] {
         ada.post_acked("lobby", text).await;
     }
-    let mut bob = Client::connect(&server).await;
-    let joined = bob.join_since("lobby", "Bob", &epoch, seen.offset).await;
+    let mut bob = Client::connect_as(&server, "Bob").await;
+    let joined = bob.join_since("lobby", &epoch, seen.offset).await;
     assert!(joined.recovered);
     assert_eq!(texts(&joined.history), ["missed 1", "missed 2", "missed 3"]);
     assert_eq!(joined.offset, seen.offset + 3);
@@ -61,39 +61,39 @@ async fn a_reconnecting_client_gets_exactly_what_it_missed_in_order(engine: Engi
 
 async fn a_client_that_missed_nothing_recovers_an_empty_history(engine: Engine) {
     let server = start(engine).await;
-    let mut ada = Client::connect(&server).await;
-    let first = ada.join("lobby", "Ada").await;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    let first = ada.join("lobby").await;
     ada.post_acked("lobby", "x").await;
-    let mut again = Client::connect(&server).await;
-    let joined = again.join_since("lobby", "Ada", &first.epoch, 1).await;
+    let mut again = Client::connect_as(&server, "Ada").await;
+    let joined = again.join_since("lobby", &first.epoch, 1).await;
     assert!(joined.recovered);
     assert!(joined.history.is_empty());
 }
 
 async fn falling_too_far_behind_is_flagged_and_gives_the_recent_history(engine: Engine) {
     let server = start_with(engine, |s| s.history_size = 3).await;
-    let mut ada = Client::connect(&server).await;
-    let epoch = ada.join("lobby", "Ada").await.epoch;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    let epoch = ada.join("lobby").await.epoch;
     for i in 1..=6 {
         ada.post_acked("lobby", &format!("m{i}")).await;
     }
-    let mut bob = Client::connect(&server).await;
-    let joined = bob.join_since("lobby", "Bob", &epoch, 1).await;
+    let mut bob = Client::connect_as(&server, "Bob").await;
+    let joined = bob.join_since("lobby", &epoch, 1).await;
     assert!(!joined.recovered, "messages 2 and 3 are gone");
     assert_eq!(texts(&joined.history), ["m4", "m5", "m6"]);
 
     // Offset 3 is the last one whose successors are all still kept.
-    let mut cy = Client::connect(&server).await;
-    assert!(cy.join_since("lobby", "Cy", &epoch, 3).await.recovered);
+    let mut cy = Client::connect_as(&server, "Cy").await;
+    assert!(cy.join_since("lobby", &epoch, 3).await.recovered);
 }
 
 async fn a_position_ahead_of_the_room_is_not_recovered(engine: Engine) {
     let server = start(engine).await;
-    let mut ada = Client::connect(&server).await;
-    let epoch = ada.join("lobby", "Ada").await.epoch;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    let epoch = ada.join("lobby").await.epoch;
     ada.post_acked("lobby", "only").await;
-    let mut bob = Client::connect(&server).await;
-    let joined = bob.join_since("lobby", "Bob", &epoch, 99).await;
+    let mut bob = Client::connect_as(&server, "Bob").await;
+    let joined = bob.join_since("lobby", &epoch, 99).await;
     assert!(!joined.recovered);
     assert_eq!(texts(&joined.history), ["only"]);
 }
@@ -101,15 +101,15 @@ async fn a_position_ahead_of_the_room_is_not_recovered(engine: Engine) {
 #[tokio::test]
 async fn after_a_restart_the_epoch_changes_and_recovery_is_flagged() {
     let server = start_server().await;
-    let mut ada = Client::connect(&server).await;
-    let before = ada.join("lobby", "Ada").await;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    let before = ada.join("lobby").await;
     ada.post_acked("lobby", "lost in the restart").await;
     drop(ada);
     server.stop().await;
 
     let server = start_server().await;
-    let mut ada = Client::connect(&server).await;
-    let after = ada.join_since("lobby", "Ada", &before.epoch, 1).await;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    let after = ada.join_since("lobby", &before.epoch, 1).await;
     assert_ne!(after.epoch, before.epoch);
     assert!(!after.recovered);
     assert!(after.history.is_empty());
@@ -117,15 +117,13 @@ async fn after_a_restart_the_epoch_changes_and_recovery_is_flagged() {
 
 async fn a_quiet_room_that_emptied_recovers_without_a_false_alarm(engine: Engine) {
     let server = start(engine).await;
-    let mut ada = Client::connect(&server).await;
-    let first = ada.join("quiet", "Ada").await;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    let first = ada.join("quiet").await;
     drop(ada);
     // Whether or not the server has dropped the empty room yet, nothing was
     // ever posted, so nothing can have been missed.
-    let mut ada = Client::connect(&server).await;
-    let again = ada
-        .join_since("quiet", "Ada", &first.epoch, first.offset)
-        .await;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    let again = ada.join_since("quiet", &first.epoch, first.offset).await;
     assert!(again.recovered);
     assert!(again.history.is_empty());
 }
@@ -134,17 +132,17 @@ async fn history_can_be_turned_off(engine: Engine) {
     let server = start_with(engine, |s| s.history_size = 0).await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     assert_eq!(ada.post_acked("lobby", "ephemeral").await.offset, 1);
-    let mut bob = Client::connect(&server).await;
-    let joined = bob.join("lobby", "Bob").await;
+    let mut bob = Client::connect_as(&server, "Bob").await;
+    let joined = bob.join("lobby").await;
     assert!(joined.history.is_empty());
     assert_eq!(joined.offset, 1);
 }
 
 async fn each_room_has_its_own_offsets(engine: Engine) {
     let server = start(engine).await;
-    let mut ada = Client::connect(&server).await;
-    ada.join("one", "Ada").await;
-    ada.join("two", "Ada").await;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    ada.join("one").await;
+    ada.join("two").await;
     assert_eq!(ada.post_acked("one", "a").await.offset, 1);
     assert_eq!(ada.post_acked("one", "b").await.offset, 2);
     assert_eq!(ada.post_acked("two", "c").await.offset, 1);

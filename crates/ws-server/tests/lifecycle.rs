@@ -76,7 +76,7 @@ async fn a_client_that_stops_reading_is_closed_as_slow_without_holding_back_othe
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let (ws, _) = tokio_tungstenite::client_async(
-        common::request(&server.url(), Some(common::ORIGIN), None),
+        common::authorized_request(&server.url(), Some(common::ORIGIN), None),
         tokio_tungstenite::MaybeTlsStream::Plain(tcp),
     )
     .await
@@ -96,8 +96,7 @@ async fn a_client_that_stops_reading_is_closed_as_slow_without_holding_back_othe
     }
 
     let mut fast = Client::joined(&server, "flood", "Fast").await;
-    let mut service =
-        Client::connect_service(&server, ws_server::settings::DEV_SERVICE_SECRET).await;
+    let mut service = Client::connect_service(&server).await;
     let total = 3000;
     // One publish at a time, each acknowledged, so that the reading member
     // can keep up and only the member that does not read falls behind.

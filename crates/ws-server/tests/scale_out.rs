@@ -81,8 +81,8 @@ async fn posts_on_two_instances_reach_every_member_once_in_one_order() {
 async fn a_client_that_moves_to_the_other_instance_recovers_exactly_what_it_missed() {
     let (_redis, a, b) = two_instances().await;
     let mut ada = Client::joined(&a, "lobby", "Ada").await;
-    let mut bob = Client::connect(&a).await;
-    let epoch = bob.join("lobby", "Bob").await.epoch;
+    let mut bob = Client::connect_as(&a, "Bob").await;
+    let epoch = bob.join("lobby").await.epoch;
     ada.post_acked("lobby", "seen").await;
     let seen = bob.recv_chat().await;
     drop(bob);
@@ -90,8 +90,8 @@ async fn a_client_that_moves_to_the_other_instance_recovers_exactly_what_it_miss
         ada.post_acked("lobby", text).await;
     }
 
-    let mut bob = Client::connect(&b).await;
-    let joined = bob.join_since("lobby", "Bob", &epoch, seen.offset).await;
+    let mut bob = Client::connect_as(&b, "Bob").await;
+    let joined = bob.join_since("lobby", &epoch, seen.offset).await;
     assert!(joined.recovered);
     assert_eq!(texts(&joined.history), ["missed 1", "missed 2"]);
     let live = ada.post_acked("lobby", "live").await;
@@ -102,16 +102,16 @@ async fn a_client_that_moves_to_the_other_instance_recovers_exactly_what_it_miss
 #[tokio::test]
 async fn history_survives_the_restart_of_every_instance() {
     let (redis, a, b) = two_instances().await;
-    let mut ada = Client::connect(&a).await;
-    let epoch = ada.join("lobby", "Ada").await.epoch;
+    let mut ada = Client::connect_as(&a, "Ada").await;
+    let epoch = ada.join("lobby").await.epoch;
     ada.post_acked("lobby", "before").await;
     drop(ada);
     a.stop().await;
     b.stop().await;
 
     let c = start_instance(&redis, |_| {}).await;
-    let mut ada = Client::connect(&c).await;
-    let joined = ada.join_since("lobby", "Ada", &epoch, 0).await;
+    let mut ada = Client::connect_as(&c, "Ada").await;
+    let joined = ada.join_since("lobby", &epoch, 0).await;
     assert!(joined.recovered, "same epoch: Redis kept the room");
     assert_eq!(texts(&joined.history), ["before"]);
 }
@@ -120,20 +120,21 @@ async fn history_survives_the_restart_of_every_instance() {
 async fn presence_and_the_room_directory_span_instances() {
     let (_redis, a, b) = two_instances().await;
     let mut ada = Client::joined(&a, "lobby", "Ada").await;
-    let mut bob = Client::connect(&b).await;
-    assert_eq!(bob.join("lobby", "Bob").await.members, ["Ada", "Bob"]);
+    let mut bob = Client::connect_as(&b, "Bob").await;
+    assert_eq!(bob.join("lobby").await.members, ["Ada", "Bob"]);
     assert_eq!(
         ada.recv().await,
         ServerMessage::MemberJoined {
             room: protocol::RoomName::new("lobby").unwrap(),
+            user: protocol::UserId::new(bob.user.clone()).unwrap(),
             name: protocol::DisplayName::new("Bob").unwrap(),
         }
     );
     // A second tab of Bob's on the other instance: still one Bob.
-    let mut bob_tab = Client::connect(&a).await;
-    assert_eq!(bob_tab.join("lobby", "Bob").await.members, ["Ada", "Bob"]);
+    let mut bob_tab = Client::connect_as(&a, "Bob").await;
+    assert_eq!(bob_tab.join("lobby").await.members, ["Ada", "Bob"]);
 
-    let mut service = Client::connect_service(&a, ws_server::settings::DEV_SERVICE_SECRET).await;
+    let mut service = Client::connect_service(&a).await;
     service.send_json(json!({"type": "list_rooms"})).await;
     match service.recv().await {
         ServerMessage::Rooms { rooms, .. } => {
@@ -206,7 +207,7 @@ async fn an_instance_that_lost_its_subscription_fills_the_gap_from_the_log() {
     ada.post_acked("lobby", "before").await;
     assert_eq!(bob.recv_chat().await.text.as_str(), "before");
 
-    let mut service = Client::connect_service(&a, ws_server::settings::DEV_SERVICE_SECRET).await;
+    let mut service = Client::connect_service(&a).await;
     let admin = cut_subscriptions(&redis).await;
     // Stored while no instance hears the channel: acknowledged, not yet
     // delivered.
@@ -238,8 +239,8 @@ async fn while_redis_is_down_posts_are_refused_and_afterwards_rooms_start_over()
     let a = start_instance(&redis, |_| {}).await;
     let b = start_instance(&redis, |_| {}).await;
     let mut ada = Client::joined(&a, "lobby", "Ada").await;
-    let mut bob = Client::connect(&b).await;
-    let before = bob.join("lobby", "Bob").await;
+    let mut bob = Client::connect_as(&b, "Bob").await;
+    let before = bob.join("lobby").await;
     let _ = ada.recv().await; // member_joined Bob
     let stored = ada.post_acked("lobby", "stored").await;
     assert_eq!(bob.recv_chat().await, stored);
@@ -299,6 +300,7 @@ impl Process {
             .env("DUPLEX_WS_ENGINE", "redis")
             .env("DUPLEX_WS_REDIS_URL", redis.url())
             .env("DUPLEX_WS_PRESENCE_TTL", presence_ttl)
+            .env("DUPLEX_WS_SECRET", common::SECRET)
             .env("RUST_LOG", "info")
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -340,8 +342,8 @@ async fn when_an_instance_dies_its_clients_recover_elsewhere_and_its_members_exp
 
     let mut ada = Client::joined(&a, "lobby", "Ada").await;
     let _cy = Client::joined(&d, "lobby", "Cy").await;
-    let mut bob = Client::connect(&d).await;
-    let epoch = bob.join("lobby", "Bob").await.epoch;
+    let mut bob = Client::connect_as(&d, "Bob").await;
+    let epoch = bob.join("lobby").await.epoch;
     for _ in 0..2 {
         assert!(matches!(
             ada.recv().await,
@@ -360,8 +362,8 @@ async fn when_an_instance_dies_its_clients_recover_elsewhere_and_its_members_exp
     }
 
     // Bob's page reconnects, to the instance that is left.
-    let mut bob = Client::connect(&a).await;
-    let joined = bob.join_since("lobby", "Bob", &epoch, seen[2].offset).await;
+    let mut bob = Client::connect_as(&a, "Bob").await;
+    let joined = bob.join_since("lobby", &epoch, seen[2].offset).await;
     assert!(joined.recovered);
     assert_eq!(texts(&joined.history), ["m4", "m5", "m6"]);
 
@@ -389,7 +391,7 @@ async fn when_an_instance_dies_its_clients_recover_elsewhere_and_its_members_exp
         killed_at.elapsed()
     );
 
-    let mut service = Client::connect_service(&a, ws_server::settings::DEV_SERVICE_SECRET).await;
+    let mut service = Client::connect_service(&a).await;
     service.send_json(json!({"type": "list_rooms"})).await;
     match service.recv().await {
         ServerMessage::Rooms { rooms, .. } => assert_eq!(rooms[0].members, 2, "Ada and Bob"),
@@ -402,8 +404,8 @@ async fn an_emptied_room_expires_in_redis_and_comes_back_with_a_new_epoch() {
     let redis = Arc::new(RedisServer::start().await);
     let idle = Duration::from_secs(300);
     let a = start_instance(&redis, |s| s.room_idle_ttl = idle).await;
-    let mut ada = Client::connect(&a).await;
-    let first = ada.join("quiet", "Ada").await;
+    let mut ada = Client::connect_as(&a, "Ada").await;
+    let first = ada.join("quiet").await;
     ada.post_acked("quiet", "kept a while").await;
     ada.leave("quiet").await;
 
@@ -425,7 +427,7 @@ async fn an_emptied_room_expires_in_redis_and_comes_back_with_a_new_epoch() {
     }
 
     // Within that time the room recovers as before.
-    let again = ada.join_since("quiet", "Ada", &first.epoch, 0).await;
+    let again = ada.join_since("quiet", &first.epoch, 0).await;
     assert!(again.recovered);
     ada.leave("quiet").await;
 
@@ -435,7 +437,7 @@ async fn an_emptied_room_expires_in_redis_and_comes_back_with_a_new_epoch() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let after = ada.join_since("quiet", "Ada", &first.epoch, 1).await;
+    let after = ada.join_since("quiet", &first.epoch, 1).await;
     assert_ne!(after.epoch, first.epoch);
     assert!(!after.recovered);
     assert!(after.history.is_empty());
@@ -460,7 +462,7 @@ async fn a_message_whose_publication_was_lost_is_found_by_the_next_refresh() {
         .await
         .unwrap();
     let entry = json!({"id": "0192f5e0-8c1a-7cc0-b1c3-5a7f6c2d9e10", "room": "lobby",
-                       "offset": offset, "name": "Ops", "text": "silent", "ts": 1});
+                       "offset": offset, "user": "ops", "name": "Ops", "text": "silent", "ts": 1});
     let _: String = redis::cmd("XADD")
         .arg("duplex:{lobby}:log")
         .arg(format!("{offset}-0"))
@@ -522,8 +524,8 @@ async fn a_frozen_redis_gets_answers_in_bounded_time_and_the_server_still_stops(
 #[tokio::test]
 async fn a_redis_that_went_back_in_time_gives_the_room_a_new_epoch() {
     let (redis, a, b) = two_instances().await;
-    let mut ada = Client::connect(&a).await;
-    let before = ada.join("lobby", "Ada").await;
+    let mut ada = Client::connect_as(&a, "Ada").await;
+    let before = ada.join("lobby").await;
     let mut bob = Client::joined(&b, "lobby", "Bob").await;
     let _ = ada.recv().await; // member_joined Bob
     for text in ["one", "two", "three"] {

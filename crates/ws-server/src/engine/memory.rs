@@ -12,20 +12,20 @@
 //! History is kept encoded: a join splices stored entries into its frame
 //! rather than serializing the messages again.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use log::debug;
 use protocol::encoded::{self, JoinedHead};
-use protocol::{Epoch, Position, RoomInfo, RoomName};
+use protocol::{Epoch, Position, RoomName};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::local::{LocalRoom, presence_frame};
-use super::{Draft, EngineError, Join, Stored};
+use super::local::{LocalRoom, NameConflict, presence_frame};
+use super::{Draft, EngineError, Join, Page, Stored};
 use crate::component::ConnectionId;
 use crate::settings::Settings;
 
@@ -319,20 +319,13 @@ impl MemoryEngine {
     /// [`EngineError::ServerBusy`] when the room would be one too many.
     pub fn join(&self, join: Join<'_>) -> Result<(), EngineError> {
         self.with_room(join.room, |state| {
-            let change = state.members.insert(join.conn, join.name);
+            let appeared = state.members.insert(join.conn, join.user, join.name)?;
             state.idle_since = None;
-            // The renamed connection learns the new list from `joined`.
-            if let Some(gone) = &change.vanished {
-                let frame = presence_frame(join.room, gone, false);
-                state
-                    .members
-                    .broadcast_presence(&frame, gone, Some(join.conn.id()), None);
-            }
-            if let Some(new) = &change.appeared {
+            if let Some(new) = &appeared {
                 let frame = presence_frame(join.room, new, true);
                 state
                     .members
-                    .broadcast_presence(&frame, new, Some(join.conn.id()), None);
+                    .broadcast_presence(&frame, &new.user, Some(join.conn.id()), None);
             }
             let (entries, recovered) = state.history_since(join.since);
             let head = JoinedHead {
@@ -341,11 +334,13 @@ impl MemoryEngine {
                 epoch: state.epoch.clone(),
                 offset: state.last_offset,
                 recovered,
-                members: state.members.names().cloned().collect(),
+                members: state.members.users(),
                 reference: join.reference,
             };
             let _ = join.conn.send_text(head.encode(entries).into());
-        })
+            Ok::<(), NameConflict>(())
+        })?
+        .map_err(EngineError::from)
     }
 
     /// See [`super::Engine::leave`].
@@ -354,10 +349,12 @@ impl MemoryEngine {
             return;
         };
         let mut state = room.lock();
-        let was_member = state.members.name_of(conn).is_some();
+        let was_member = state.members.contains(conn);
         if let Some(gone) = state.members.remove(conn) {
             let frame = presence_frame(name, &gone, false);
-            state.members.broadcast_presence(&frame, &gone, None, None);
+            state
+                .members
+                .broadcast_presence(&frame, &gone.user, None, None);
         }
         if was_member && state.members.is_empty() {
             let now = Instant::now();
@@ -403,22 +400,19 @@ impl MemoryEngine {
 
     /// See [`super::Engine::rooms`].
     #[must_use]
-    pub fn rooms_with_members(&self) -> Vec<RoomInfo> {
-        let rooms: Vec<(RoomName, Arc<Room>)> = self
+    pub fn rooms_with_members(&self, after: Option<&RoomName>, limit: usize) -> Page {
+        // Copied out, so that no room's lock is taken under the map's.
+        let rooms: BTreeMap<RoomName, Arc<Room>> = self
             .rooms()
             .map
             .iter()
+            .filter(|(name, _)| after.is_none_or(|after| *name > after))
             .map(|(name, room)| (name.clone(), Arc::clone(room)))
             .collect();
-        let mut listed: Vec<RoomInfo> = rooms
-            .into_iter()
-            .filter_map(|(room, r)| {
-                let members = r.lock().members.name_count();
-                (members > 0).then_some(RoomInfo { room, members })
-            })
-            .collect();
-        listed.sort_by(|a, b| a.room.cmp(&b.room));
-        listed
+        Page::of(rooms.keys(), after, limit, |name| {
+            let members = rooms.get(name)?.lock().members.user_count();
+            (members > 0).then_some(members)
+        })
     }
 
     /// Rooms held now: with members, or idle and not yet dropped.
@@ -460,6 +454,10 @@ mod tests {
         DisplayName::new(s).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    fn user() -> protocol::UserId {
+        protocol::UserId::new("u1").unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Joins and returns the `joined` frame's epoch, offset and `recovered`.
     fn join(
         engine: &MemoryEngine,
@@ -470,9 +468,11 @@ mod tests {
         let (c, mut rx) = conn(id);
         let r = room(r);
         let n = name("Ada");
+        let u = user();
         engine.join(Join {
             conn: &c,
             room: &r,
+            user: &u,
             name: &n,
             since,
             reference: None,
@@ -494,6 +494,7 @@ mod tests {
     fn post(engine: &MemoryEngine, r: &str) -> Result<Stored, EngineError> {
         engine.publish(Draft {
             room: room(r),
+            user: user(),
             name: name("Ada"),
             text: protocol::MessageText::new("hi").unwrap_or_else(|e| panic!("{e}")),
             announcement: false,

@@ -20,7 +20,7 @@ pub mod redis;
 
 use protocol::{
     ChatMessage, ClientRef, DisplayName, Epoch, ErrorCode, MessageId, MessageText, Position,
-    RoomInfo, RoomName,
+    RoomInfo, RoomName, UserId,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::component::{Connection, ConnectionId};
 use crate::settings::{EngineKind, Settings};
 
+pub use local::NameConflict;
 pub use memory::MemoryEngine;
 pub use redis::RedisEngine;
 
@@ -41,6 +42,10 @@ pub enum EngineError {
     /// The engine's store cannot be reached; nothing was stored.
     #[error("the room engine is unavailable: {0}")]
     Unavailable(String),
+    /// The joiner's name is held in the room by another user (or looks the
+    /// same as one that is), or the joiner is there under another name.
+    #[error(transparent)]
+    NameTaken(#[from] NameConflict),
 }
 
 impl EngineError {
@@ -50,6 +55,7 @@ impl EngineError {
         match self {
             Self::ServerBusy => ErrorCode::ServerBusy,
             Self::Unavailable(_) => ErrorCode::EngineUnavailable,
+            Self::NameTaken(_) => ErrorCode::NameTaken,
         }
     }
 }
@@ -59,7 +65,9 @@ impl EngineError {
 pub struct Draft {
     /// The room it goes to.
     pub room: RoomName,
-    /// The author shown.
+    /// The author: the user whose token sent it.
+    pub user: UserId,
+    /// The name shown.
     pub name: DisplayName,
     /// The text.
     pub text: MessageText,
@@ -77,6 +85,7 @@ impl Draft {
             id: MessageId::generate(),
             room: self.room,
             offset: 0,
+            user: self.user,
             name: self.name,
             text: self.text,
             ts: protocol::now_millis(),
@@ -102,7 +111,9 @@ pub struct Join<'a> {
     pub conn: &'a Connection,
     /// The room.
     pub room: &'a RoomName,
-    /// The name it shows there (a new one renames it).
+    /// The user it belongs to: presence is theirs.
+    pub user: &'a UserId,
+    /// The name it shows there, as its token says.
     pub name: &'a DisplayName,
     /// The last position it saw, to recover exactly what it missed.
     pub since: Option<&'a Position>,
@@ -145,14 +156,14 @@ impl Engine {
         })
     }
 
-    /// Makes `join.conn` a member of the room (renaming it if it already was
-    /// one) and queues its `joined` frame: the members present and the
+    /// Makes `join.conn` a member of the room (if it is not one already)
+    /// and queues its `joined` frame: the members present and the
     /// history to show, from `since` when that can be done exactly. The
     /// history ends exactly where the member's live messages begin.
     ///
     /// # Errors
-    /// [`EngineError`] when the room cannot be opened or its store reached;
-    /// the connection is then not a member.
+    /// [`EngineError`] when the room cannot be opened or its store reached,
+    /// or the name is taken there; the connection is then not a member.
     pub async fn join(&self, join: Join<'_>) -> Result<(), EngineError> {
         match self {
             Self::Memory(engine) => engine.join(join),
@@ -181,14 +192,53 @@ impl Engine {
         }
     }
 
-    /// Rooms with at least one member, on any instance, by name.
+    /// One page of the rooms with at least one member, on any instance, by
+    /// name: at most `limit` rooms named after `after`, and the `after` of
+    /// the next page if there is one.
     ///
     /// # Errors
     /// [`EngineError::Unavailable`] when the store cannot be reached.
-    pub async fn rooms(&self) -> Result<Vec<RoomInfo>, EngineError> {
+    pub async fn rooms(&self, after: Option<&RoomName>, limit: usize) -> Result<Page, EngineError> {
         match self {
-            Self::Memory(engine) => Ok(engine.rooms_with_members()),
-            Self::Redis(engine) => engine.rooms().await,
+            Self::Memory(engine) => Ok(engine.rooms_with_members(after, limit)),
+            Self::Redis(engine) => engine.rooms(after, limit).await,
         }
+    }
+}
+
+/// One page of the room directory.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Page {
+    /// Rooms with members, by name.
+    pub rooms: Vec<RoomInfo>,
+    /// Where the next page starts (after this room); `None` on the last.
+    pub next: Option<RoomName>,
+}
+
+impl Page {
+    /// The page of `names` (sorted, unique) after `after`, at most `limit`
+    /// long, with each room's member count from `count`, which may drop a
+    /// room (it emptied meanwhile).
+    pub(crate) fn of<'a>(
+        names: impl Iterator<Item = &'a RoomName>,
+        after: Option<&RoomName>,
+        limit: usize,
+        mut count: impl FnMut(&RoomName) -> Option<usize>,
+    ) -> Self {
+        let mut page = Self::default();
+        let mut names = names.filter(|name| after.is_none_or(|after| *name > after));
+        for name in names.by_ref() {
+            if page.rooms.len() == limit {
+                page.next = page.rooms.last().map(|r| r.room.clone());
+                break;
+            }
+            if let Some(members) = count(name) {
+                page.rooms.push(RoomInfo {
+                    room: name.clone(),
+                    members,
+                });
+            }
+        }
+        page
     }
 }

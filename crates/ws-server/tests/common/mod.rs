@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use protocol::{SUBPROTOCOL, ServerMessage};
+use protocol::token::TOKEN_SUBPROTOCOL_PREFIX;
+use protocol::{Claims, DisplayName, Role, SUBPROTOCOL, Secret, ServerMessage, UserId};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -21,6 +22,35 @@ use ws_server::Settings;
 
 /// An origin the test server allows.
 pub const ORIGIN: &str = "http://localhost:5001";
+
+/// The token secret of every test server.
+pub const SECRET: &str = "test-secret-test-secret-test-secret";
+
+/// A token signed with [`SECRET`] for `user` shown as `name`, valid for an
+/// hour.
+pub fn token(user: &str, name: &str, role: Role) -> String {
+    token_for(user, name, role, 3600)
+}
+
+/// [`token`] valid for `ttl_secs`.
+pub fn token_for(user: &str, name: &str, role: Role, ttl_secs: u64) -> String {
+    let claims = Claims::new(
+        UserId::new(user).unwrap(),
+        DisplayName::new(name).unwrap(),
+        role,
+        ttl_secs,
+    );
+    protocol::token::sign(&claims, &Secret::new(SECRET).unwrap())
+}
+
+/// The user id tests give a display name: one per name, so that two
+/// clients with one name are one user with two tabs.
+pub fn user_of(name: &str) -> String {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("u{hash:016x}")
+}
 
 /// How long a test waits for a frame it expects before failing. Frames
 /// arrive in microseconds; this only turns a hang into a readable failure.
@@ -121,6 +151,10 @@ pub async fn start_server() -> TestServer {
 pub async fn start_server_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
     let mut settings = Settings {
         port: 0,
+        secret: SECRET.to_owned(),
+        // Tests send in bursts; the rate limit has tests of its own.
+        max_frames_per_second: 10_000,
+        frame_burst: 10_000,
         ..Settings::default()
     };
     adjust(&mut settings);
@@ -152,6 +186,12 @@ pub struct Joined {
 pub struct Client {
     pub ws: Ws,
     pub connection_id: u64,
+    /// The name its token gives it.
+    pub name: String,
+    /// The user its token names.
+    pub user: String,
+    /// The server's close frame's code, once seen.
+    pub closed: Option<Option<u16>>,
 }
 
 /// Builds an upgrade request for `url` with optional Origin and subprotocol.
@@ -174,26 +214,69 @@ pub fn request(
     request
 }
 
+/// [`request`] carrying a valid member token in `Authorization`: for
+/// tests of the other handshake checks.
+pub fn authorized_request(
+    url: &str,
+    origin: Option<&str>,
+    subprotocol: Option<&str>,
+) -> tungstenite::handshake::client::Request {
+    let mut request = request(url, origin, subprotocol);
+    let token = token("tester", "Tester", Role::Member);
+    request.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    request
+}
+
 impl Client {
-    /// Connects from an allowed origin and reads the `welcome` frame.
+    /// Connects from an allowed origin as "Anon" and reads the `welcome`.
     pub async fn connect(server: &TestServer) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(request(
-            &server.url(),
-            Some(ORIGIN),
+        Self::connect_as(server, "Anon").await
+    }
+
+    /// Connects from an allowed origin, as a browser does (the token in a
+    /// subprotocol), as the member `name` ([`user_of`] it), and reads the
+    /// `welcome` frame.
+    pub async fn connect_as(server: &TestServer, name: &str) -> Self {
+        Self::connect_user(server, &user_of(name), name).await
+    }
+
+    /// [`Client::connect_as`] with the user given.
+    pub async fn connect_user(server: &TestServer, user: &str, name: &str) -> Self {
+        let token = token(user, name, Role::Member);
+        let offered = format!("{SUBPROTOCOL}, {TOKEN_SUBPROTOCOL_PREFIX}{token}");
+        let req = request(&server.url(), Some(ORIGIN), Some(&offered));
+        let (ws, response) = tokio_tungstenite::connect_async(req).await.unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("Sec-WebSocket-Protocol")
+                .map(|v| v.to_str().unwrap()),
             Some(SUBPROTOCOL),
-        ))
-        .await
-        .unwrap();
+            "the token is never echoed"
+        );
+        Self::welcomed(ws, user, name).await
+    }
+
+    async fn welcomed(ws: Ws, user: &str, name: &str) -> Self {
         let mut client = Self {
             ws,
             connection_id: 0,
+            name: name.to_owned(),
+            user: user.to_owned(),
+            closed: None,
         };
         match client.recv().await {
             ServerMessage::Welcome {
                 protocol,
                 connection_id,
+                user: u,
+                name: n,
             } => {
                 assert_eq!(protocol, protocol::PROTOCOL_VERSION);
+                assert_eq!((u.as_str(), n.as_str()), (user, name));
                 client.connection_id = connection_id;
             }
             other => panic!("expected welcome, got {other:?}"),
@@ -201,27 +284,48 @@ impl Client {
         client
     }
 
-    /// Connects as a service, presenting `secret`.
-    pub async fn connect_service(server: &TestServer, secret: &str) -> Self {
+    /// Connects as a service (the app-server), presenting a service token
+    /// in `Authorization`, as non-browser clients do.
+    pub async fn connect_service(server: &TestServer) -> Self {
+        Self::connect_bearer(server, &token("app-server", "Announcements", Role::Service)).await
+    }
+
+    /// Connects with `Authorization: Bearer TOKEN` and no Origin.
+    pub async fn connect_bearer(server: &TestServer, token: &str) -> Self {
         let mut req = request(&server.url(), None, Some(SUBPROTOCOL));
         req.headers_mut().insert(
             "Authorization",
-            HeaderValue::from_str(&format!("Bearer {secret}")).unwrap(),
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
         );
         let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
         let mut client = Self {
             ws,
             connection_id: 0,
+            name: String::new(),
+            user: String::new(),
+            closed: None,
         };
-        assert!(matches!(client.recv().await, ServerMessage::Welcome { .. }));
+        match client.recv().await {
+            ServerMessage::Welcome { user, name, .. } => {
+                client.user = user.to_string();
+                client.name = name.to_string();
+            }
+            other => panic!("expected welcome, got {other:?}"),
+        }
         client
     }
 
-    /// Connects and joins `room` as `name`, waiting for the confirmation.
+    /// Connects as `name` and joins `room`, waiting for the confirmation.
     pub async fn joined(server: &TestServer, room: &str, name: &str) -> Self {
-        let mut client = Self::connect(server).await;
-        client.join(room, name).await;
+        let mut client = Self::connect_as(server, name).await;
+        client.join(room).await;
         client
+    }
+
+    /// Joins `room` and hands the client back.
+    pub async fn joined_to(mut self, room: &str) -> Self {
+        self.join(room).await;
+        self
     }
 
     /// Sends raw text.
@@ -235,21 +339,21 @@ impl Client {
     }
 
     /// Joins and waits for `joined`.
-    pub async fn join(&mut self, room: &str, name: &str) -> Joined {
-        self.send_json(json!({"type": "join", "room": room, "name": name}))
-            .await;
-        self.recv_joined(room, name).await
+    pub async fn join(&mut self, room: &str) -> Joined {
+        self.send_json(json!({"type": "join", "room": room})).await;
+        self.recv_joined(room).await
     }
 
     /// Joins from a position it saw before, and waits for `joined`.
-    pub async fn join_since(&mut self, room: &str, name: &str, epoch: &str, offset: u64) -> Joined {
-        self.send_json(json!({"type": "join", "room": room, "name": name,
+    pub async fn join_since(&mut self, room: &str, epoch: &str, offset: u64) -> Joined {
+        self.send_json(json!({"type": "join", "room": room,
                               "since": {"epoch": epoch, "offset": offset}}))
             .await;
-        self.recv_joined(room, name).await
+        self.recv_joined(room).await
     }
 
-    async fn recv_joined(&mut self, room: &str, name: &str) -> Joined {
+    async fn recv_joined(&mut self, room: &str) -> Joined {
+        let name = self.name.clone();
         match self.recv().await {
             ServerMessage::Joined {
                 room: r,
@@ -261,12 +365,12 @@ impl Client {
                 history,
                 ..
             } => {
-                assert_eq!((r.as_str(), n.as_str()), (room, name));
+                assert_eq!((r.as_str(), n.as_str()), (room, name.as_str()));
                 Joined {
                     epoch: epoch.as_str().to_owned(),
                     offset,
                     recovered,
-                    members: members.iter().map(|m| m.as_str().to_owned()).collect(),
+                    members: members.iter().map(|m| m.name.to_string()).collect(),
                     history,
                 }
             }
@@ -356,6 +460,30 @@ impl Client {
         }
     }
 
+    /// The next protocol message, or `None` once the server closed the
+    /// connection (its close frame is kept for [`Client::close_code`]).
+    pub async fn ws_next(&mut self) -> Option<ServerMessage> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).unwrap());
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    self.closed = Some(frame.map(|f| u16::from(f.code)));
+                    let _ = self.ws.flush().await;
+                    return None;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// The code of the close frame [`Client::ws_next`] saw.
+    pub fn close_code(&self) -> Option<u16> {
+        self.closed.flatten()
+    }
+
     async fn next_frame(&mut self) -> Message {
         tokio::time::timeout(FRAME_DEADLINE, self.ws.next())
             .await
@@ -374,9 +502,13 @@ impl Drop for TestServer {
 /// Completes a handshake, then hands back the bare TCP stream, for tests
 /// that must send or withhold bytes a WebSocket library would not.
 pub async fn raw_connection(server: &TestServer) -> TcpStream {
-    let (ws, _) = tokio_tungstenite::connect_async(request(&server.url(), Some(ORIGIN), None))
-        .await
-        .unwrap();
+    let token = token("raw", "Raw", Role::Member);
+    let mut req = request(&server.url(), Some(ORIGIN), None);
+    req.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     match ws.into_inner() {
         MaybeTlsStream::Plain(tcp) => tcp,
         _ => panic!("plain TCP expected"),

@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use log::info;
+use protocol::RoomName;
 use protocol::encoded;
-use protocol::{RoomInfo, RoomName};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -33,7 +33,7 @@ use tokio_util::task::TaskTracker;
 use self::room::{Command, RoomHandle};
 use self::store::{Event, Lifetimes, RoomKeys, Store};
 use self::subscriber::Request;
-use super::{Draft, EngineError, Join, Stored};
+use super::{Draft, EngineError, Join, Page, Stored};
 use crate::component::ConnectionId;
 use crate::settings::Settings;
 
@@ -166,6 +166,7 @@ impl RedisEngine {
         let (done, answer) = oneshot::channel();
         let command = Command::Join {
             conn: join.conn.clone(),
+            user: join.user.clone(),
             name: join.name.clone(),
             since: join.since.cloned(),
             reference: join.reference,
@@ -237,18 +238,11 @@ impl RedisEngine {
     ///
     /// # Errors
     /// [`EngineError::Unavailable`] when Redis cannot be reached.
-    pub async fn rooms(&self) -> Result<Vec<RoomInfo>, EngineError> {
-        let mut rooms: Vec<RoomInfo> = self
-            .inner
+    pub async fn rooms(&self, after: Option<&RoomName>, limit: usize) -> Result<Page, EngineError> {
+        self.inner
             .store
-            .directory()
+            .directory(after, limit)
             .await
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?
-            .into_iter()
-            .filter(|(_, members)| *members > 0)
-            .map(|(room, members)| RoomInfo { room, members })
-            .collect();
-        rooms.sort_by(|a, b| a.room.cmp(&b.room));
-        Ok(rooms)
+            .map_err(|e| EngineError::Unavailable(e.to_string()))
     }
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::{debug, warn};
 use protocol::encoded::{self, JoinedHead};
-use protocol::{ClientRef, DisplayName, Epoch, Position, RoomName};
+use protocol::{ClientRef, DisplayName, Epoch, Member, Position, RoomName, UserId};
 use redis::RedisResult;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -28,7 +28,7 @@ use super::subscriber::Request;
 use super::{COMMAND_TIMEOUT, Inner};
 use crate::component::{Connection, ConnectionId};
 use crate::engine::EngineError;
-use crate::engine::local::{LocalRoom, presence_frame};
+use crate::engine::local::{LocalRoom, NameConflict, presence_frame};
 
 /// Events queued for one room task before it counts as lagging; beyond it
 /// events are dropped and read back from the log.
@@ -37,9 +37,10 @@ const EVENT_QUEUE: usize = 1024;
 /// What a room task is asked to do.
 #[derive(Debug)]
 pub(super) enum Command {
-    /// Add or rename a member and send it `joined`.
+    /// Add a member and send it `joined`.
     Join {
         conn: Connection,
+        user: UserId,
         name: DisplayName,
         since: Option<Position>,
         reference: Option<ClientRef>,
@@ -257,6 +258,7 @@ impl RoomTask {
         match command {
             Command::Join {
                 conn,
+                user,
                 name,
                 since,
                 reference,
@@ -271,16 +273,17 @@ impl RoomTask {
                         "the room is waiting on Redis".to_owned(),
                     ))
                 } else {
-                    self.join(&conn, &name, since.as_ref(), reference).await
+                    let member = Member { user, name };
+                    self.join(&conn, &member, since.as_ref(), reference).await
                 };
                 Some(Answer::Join(done, result))
             }
             Command::Leave { conn, done } => {
                 if let Some(gone) = self.members.remove(conn)
-                    && let Err(e) = self.inner.store.release(&self.keys, &gone).await
+                    && let Err(e) = self.inner.store.release(&self.keys, &gone.user).await
                 {
                     // Its entry expires with the presence TTL instead.
-                    debug!("room {}: cannot release {gone}: {e}", self.room);
+                    debug!("room {}: cannot release {}: {e}", self.room, gone.user);
                 }
                 Some(Answer::Leave(done))
             }
@@ -334,33 +337,33 @@ impl RoomTask {
     async fn join(
         &mut self,
         conn: &Connection,
-        name: &DisplayName,
+        member: &Member,
         since: Option<&Position>,
         reference: Option<ClientRef>,
     ) -> Result<(), EngineError> {
+        // Refused here first when this instance alone shows the conflict.
+        self.members.check(&member.user, &member.name)?;
         let cursor = self.open().await?;
         // The history first: reading changes nothing, so a failure leaves
         // no trace. Nothing moves the cursor until this join is done.
         let (entries, recovered) = self.history(&cursor, since).await.map_err(unavailable)?;
         let first_here = self.members.is_empty();
-        let before = self.members.name_of(conn.id()).cloned();
-        let change = self.members.insert(conn, name);
-        let held = async {
-            if let Some(gone) = &change.vanished {
-                self.inner.store.release(&self.keys, gone).await?;
+        let was_member = self.members.contains(conn.id());
+        let appeared = self.members.insert(conn, &member.user, &member.name)?;
+        let presence = match self.inner.store.hold(&self.keys, &appeared).await {
+            Ok(presence) if !presence.refused.contains(&member.user) => presence,
+            Ok(presence) => {
+                // Redis refused the name: another instance has it.
+                self.members.remove(conn.id());
+                let conflict = match presence.members.iter().find(|m| m.user == member.user) {
+                    Some(shown) => NameConflict::OtherName(shown.name.to_string()),
+                    None => NameConflict::Taken(member.name.to_string()),
+                };
+                return Err(conflict.into());
             }
-            self.inner.store.hold(&self.keys, &change.appeared).await
-        }
-        .await;
-        let presence = match held {
-            Ok(presence) => presence,
             Err(e) => {
-                // Not a member after all; a renamed one keeps its old name
-                // (held again, if the release went through, by the next
-                // refresh).
-                if let Some(before) = before {
-                    self.members.insert(conn, &before);
-                } else {
+                // Not a member after all.
+                if !was_member {
                     self.members.remove(conn.id());
                 }
                 return Err(unavailable(e));
@@ -372,11 +375,11 @@ impl RoomTask {
         }
         let head = JoinedHead {
             room: self.room.clone(),
-            name: name.clone(),
+            name: member.name.clone(),
             epoch: cursor.epoch,
             offset: cursor.offset,
             recovered,
-            members: presence.names,
+            members: presence.members,
             reference,
         };
         self.members.saw_presence(conn.id(), presence.version);
@@ -422,13 +425,13 @@ impl RoomTask {
         match event {
             Event::Presence {
                 version,
-                name,
+                member,
                 present,
                 ..
             } => {
-                let frame = presence_frame(&self.room, &name, present);
+                let frame = presence_frame(&self.room, &member, present);
                 self.members
-                    .broadcast_presence(&frame, &name, None, Some(version));
+                    .broadcast_presence(&frame, &member.user, None, Some(version));
             }
             Event::Message {
                 epoch,
@@ -552,7 +555,7 @@ impl RoomTask {
                 Some(at) => at,
                 None => store.open(&self.keys).await?,
             };
-            let present = store.hold(&self.keys, self.members.names()).await?;
+            let present = store.hold(&self.keys, &self.members.users()).await?;
             let entries = store.latest(&self.keys, offset).await?;
             Ok::<_, redis::RedisError>((epoch, offset, present, entries))
         }
@@ -575,7 +578,7 @@ impl RoomTask {
                 epoch: epoch.clone(),
                 offset,
                 recovered: false,
-                members: presence.names.clone(),
+                members: presence.members.clone(),
                 reference: None,
             };
             let _ = conn.send_text(head.encode(entries.iter().map(|(_, e)| e.as_str())).into());
@@ -593,12 +596,23 @@ impl RoomTask {
         }
         let store = &self.inner.store;
         let renewed = async {
-            store.hold(&self.keys, self.members.names()).await?;
-            store.list_room(&self.room).await
+            let presence = store.hold(&self.keys, &self.members.users()).await?;
+            store.list_room(&self.room).await?;
+            Ok::<_, redis::RedisError>(presence)
         }
         .await;
-        if let Err(e) = renewed {
-            debug!("room {}: cannot renew presence: {e}", self.room);
+        match renewed {
+            Ok(presence) if !presence.refused.is_empty() => {
+                // Only after Redis lost the room: a user of another instance
+                // claimed the name first. These members stay here, unlisted.
+                warn!(
+                    "room {}: {} users here lost their names to users elsewhere",
+                    self.room,
+                    presence.refused.len()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => debug!("room {}: cannot renew presence: {e}", self.room),
         }
         // Also the backstop for a quiet room: a message lost without a trace
         // (no later one to reveal the gap) is found here.

@@ -8,8 +8,10 @@
 //! |---|---|---|
 //! | `duplex:{R}:meta` | hash | `epoch`; `offset`, the last offset assigned; `presence`, a counter of presence changes |
 //! | `duplex:{R}:log` | stream | the last `history_size` entries, id `<offset>-0`, field `m` |
-//! | `duplex:{R}:names` | hash | display name → how many instances hold it |
-//! | `duplex:{R}:holders` | sorted set | `<instance>\n<name>` scored by expiry (ms) |
+//! | `duplex:{R}:users` | hash | user id → `<name key>\n<display name>` of each user present |
+//! | `duplex:{R}:holders` | sorted set | `<instance>\n<user id>` scored by expiry (ms) |
+//! | `duplex:{R}:counts` | hash | user id → how many instances hold the user |
+//! | `duplex:{R}:names` | hash | name key → the user id showing that name |
 //! | channel `duplex:{R}:events` | pub/sub | messages and presence changes, in order |
 //!
 //! and, across rooms, `duplex:rooms`, a sorted set of room names scored by
@@ -23,13 +25,14 @@
 
 use std::time::Duration;
 
-use protocol::{DisplayName, Epoch, RoomName};
+use protocol::{DisplayName, Epoch, Member, RoomInfo, RoomName, UserId};
 use redis::aio::ConnectionManager;
 use redis::{RedisResult, Script};
 
 /// The start of every script that may open a room: `epoch` is the room's
 /// epoch, a new one (`ARGV[1]`) if the room is gone, whose stale log is then
-/// emptied. Every room script takes `KEYS` = meta, log, names, holders.
+/// emptied. Every room script takes `KEYS` = meta, log, users, holders,
+/// counts, names.
 macro_rules! open_epoch {
     () => {
         r"
@@ -40,6 +43,43 @@ if not epoch then
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
 end
 "
+    };
+}
+
+/// The presence helpers of HOLD and RELEASE, for a script that has `epoch`
+/// and takes the channel as `ARGV[$channel]`: `announce` publishes a
+/// presence change with the next presence version (not when the room is
+/// gone, `epoch` false); `let_go` takes one instance's hold of a user away
+/// and, when it was the last, removes the user and their name and
+/// announces it.
+macro_rules! presence_lua {
+    ($channel:literal) => {
+        concat!(
+            "local channel = ARGV[",
+            $channel,
+            "]\n",
+            r"local function announce(change)
+  if epoch then
+    local version = redis.call('HINCRBY', KEYS[1], 'presence', 1)
+    redis.call('PUBLISH', channel, 'p\n' .. epoch .. '\n' .. version .. '\n' .. change)
+  end
+end
+local function let_go(user)
+  if redis.call('HINCRBY', KEYS[5], user, -1) > 0 then return end
+  redis.call('HDEL', KEYS[5], user)
+  local shown = redis.call('HGET', KEYS[3], user)
+  redis.call('HDEL', KEYS[3], user)
+  if shown then
+    local cut = string.find(shown, '\n', 1, true)
+    local key = string.sub(shown, 1, cut - 1)
+    if redis.call('HGET', KEYS[6], key) == user then
+      redis.call('HDEL', KEYS[6], key)
+    end
+    announce('-' .. user .. '\n' .. string.sub(shown, cut + 1))
+  end
+end
+"
+        )
     };
 }
 
@@ -56,7 +96,7 @@ if tonumber(ARGV[4]) > 0 then
   redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], offset .. '-0', 'm', entry)
 end
 redis.call('PUBLISH', ARGV[5], 'm\n' .. epoch .. '\n' .. offset .. '\n' .. entry)
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
 return {epoch, offset}
 "
 );
@@ -71,41 +111,52 @@ return {epoch, tonumber(redis.call('HGET', KEYS[1], 'offset'))}
 "
 );
 
-/// Holds this instance's names in a room (new ones are announced), renews
+/// Holds this instance's users in a room (new ones are announced), renews
 /// their expiry, drops and announces the holders whose instance stopped
-/// renewing, and returns the room's presence version and the names
-/// present. Every announcement carries the room's epoch and the next
-/// presence version, so that an instance can tell which events a member
-/// list already includes. Time is Redis's, so that instances with skewed
-/// clocks agree. ARGV: new epoch, instance, presence TTL, channel, key
-/// lifetime, then the names.
+/// renewing, and returns the room's presence version, the users it refused
+/// and the users present. A user new here is refused when another user
+/// holds the same name key, or when the user shows another name (held by
+/// another instance): the check and the claim are one step, so two
+/// instances cannot both hand out one name. Every announcement carries the
+/// room's epoch and the next presence version, so that an instance can
+/// tell which events a member list already includes. Time is Redis's, so
+/// that instances with skewed clocks agree. ARGV: new epoch, instance,
+/// presence TTL, channel, key lifetime, then (user, name key, name) triples.
 const HOLD: &str = concat!(
     open_epoch!(),
+    presence_lua!(4),
     r"
-local function announce(change)
-  local version = redis.call('HINCRBY', KEYS[1], 'presence', 1)
-  redis.call('PUBLISH', ARGV[4], 'p\n' .. epoch .. '\n' .. version .. '\n' .. change)
-end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local expires = now + tonumber(ARGV[3])
-for i = 6, #ARGV do
-  if redis.call('ZADD', KEYS[4], expires, ARGV[2] .. '\n' .. ARGV[i]) == 1 then
-    if redis.call('HINCRBY', KEYS[3], ARGV[i], 1) == 1 then
-      announce('+' .. ARGV[i])
+local refused = {}
+for i = 6, #ARGV, 3 do
+  local user, key, name = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local holder = ARGV[2] .. '\n' .. user
+  if redis.call('ZSCORE', KEYS[4], holder) then
+    redis.call('ZADD', KEYS[4], expires, holder)
+  else
+    local owner = redis.call('HGET', KEYS[6], key)
+    local shown = redis.call('HGET', KEYS[3], user)
+    if (owner and owner ~= user) or (shown and shown ~= key .. '\n' .. name) then
+      table.insert(refused, user)
+    else
+      redis.call('ZADD', KEYS[4], expires, holder)
+      redis.call('HSET', KEYS[6], key, user)
+      redis.call('HSET', KEYS[3], user, key .. '\n' .. name)
+      if redis.call('HINCRBY', KEYS[5], user, 1) == 1 then
+        announce('+' .. user .. '\n' .. name)
+      end
     end
   end
 end
 for _, holder in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
   redis.call('ZREM', KEYS[4], holder)
-  local name = string.sub(holder, string.find(holder, '\n', 1, true) + 1)
-  if redis.call('HINCRBY', KEYS[3], name, -1) <= 0 then
-    redis.call('HDEL', KEYS[3], name)
-    announce('-' .. name)
-  end
+  let_go(string.sub(holder, string.find(holder, '\n', 1, true) + 1))
 end
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
-return {tonumber(redis.call('HGET', KEYS[1], 'presence') or '0'), redis.call('HKEYS', KEYS[3])}
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+return {tonumber(redis.call('HGET', KEYS[1], 'presence') or '0'), refused,
+        redis.call('HGETALL', KEYS[3])}
 "
 );
 
@@ -122,25 +173,22 @@ end
 return {epoch, tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')}
 ";
 
-/// Lets go of one name of this instance in a room (announced if no other
-/// instance holds it); a room left with no name starts its idle time.
-/// ARGV: instance, channel, idle lifetime, name.
-const RELEASE: &str = r"
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
+/// Lets go of one user of this instance in a room (announced if no other
+/// instance holds it); a room left with no user starts its idle time.
+/// ARGV: instance, channel, idle lifetime, user.
+const RELEASE: &str = concat!(
+    "local epoch = redis.call('HGET', KEYS[1], 'epoch')\n",
+    presence_lua!(2),
+    r"
 if redis.call('ZREM', KEYS[4], ARGV[1] .. '\n' .. ARGV[4]) == 1 then
-  if redis.call('HINCRBY', KEYS[3], ARGV[4], -1) <= 0 then
-    redis.call('HDEL', KEYS[3], ARGV[4])
-    if epoch then
-      local version = redis.call('HINCRBY', KEYS[1], 'presence', 1)
-      redis.call('PUBLISH', ARGV[2], 'p\n' .. epoch .. '\n' .. version .. '\n-' .. ARGV[4])
-    end
-  end
+  let_go(ARGV[4])
 end
 if redis.call('HLEN', KEYS[3]) == 0 then
-  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+  for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 end
 return 1
-";
+"
+);
 
 /// The current time in Redis, in ms, as the directory scripts use it.
 macro_rules! redis_now {
@@ -183,8 +231,10 @@ const DIRECTORY: &str = "duplex:rooms";
 pub(super) struct RoomKeys {
     meta: String,
     log: String,
-    names: String,
+    users: String,
     holders: String,
+    counts: String,
+    names: String,
     /// The room's pub/sub channel.
     pub channel: String,
 }
@@ -195,14 +245,16 @@ impl RoomKeys {
         Self {
             meta: key("meta"),
             log: key("log"),
-            names: key("names"),
+            users: key("users"),
             holders: key("holders"),
+            counts: key("counts"),
+            names: key("names"),
             channel: key("events"),
         }
     }
 
     /// Passes the room's keys to a script in the order every room script
-    /// takes them: meta, log, names, holders.
+    /// takes them: meta, log, users, holders, counts, names.
     fn bind<'a, 'b>(
         &self,
         invocation: &'b mut redis::ScriptInvocation<'a>,
@@ -210,8 +262,10 @@ impl RoomKeys {
         invocation
             .key(&self.meta)
             .key(&self.log)
-            .key(&self.names)
+            .key(&self.users)
             .key(&self.holders)
+            .key(&self.counts)
+            .key(&self.names)
     }
 
     /// The room a channel belongs to.
@@ -230,12 +284,12 @@ pub(super) enum Event {
         offset: u64,
         entry: String,
     },
-    /// A name appeared (`present`) or disappeared across all instances;
+    /// A user appeared (`present`) or disappeared across all instances;
     /// `version` orders presence changes within the epoch.
     Presence {
         epoch: Epoch,
         version: u64,
-        name: DisplayName,
+        member: Member,
         present: bool,
     },
 }
@@ -265,10 +319,14 @@ impl Event {
                 let (epoch, rest) = rest.split_once('\n')?;
                 let (version, change) = rest.split_once('\n')?;
                 let present = change.starts_with('+');
+                let (user, name) = change.get(1..)?.split_once('\n')?;
                 Some(Self::Presence {
                     epoch: Epoch::new(epoch).ok()?,
                     version: version.parse().ok()?,
-                    name: DisplayName::new(change.get(1..)?).ok()?,
+                    member: Member {
+                        user: UserId::new(user).ok()?,
+                        name: DisplayName::new(name).ok()?,
+                    },
                     present,
                 })
             }
@@ -277,11 +335,13 @@ impl Event {
     }
 }
 
-/// Who is present in a room, as of a presence version.
+/// Who is present in a room, as of a presence version, and which of the
+/// users asked for were refused their name.
 #[derive(Debug, Clone)]
 pub(super) struct Presence {
     pub version: u64,
-    pub names: Vec<DisplayName>,
+    pub members: Vec<Member>,
+    pub refused: Vec<UserId>,
 }
 
 /// How long room keys live: renewed by every publish and every presence
@@ -388,13 +448,14 @@ impl Store {
         Ok((parse_epoch(epoch)?, offset))
     }
 
-    /// Holds `names` for this instance, renews them, sweeps holders that
-    /// expired; returns the room's presence version and the names present,
-    /// sorted.
+    /// Holds `members` for this instance (new ones only if their name is
+    /// free), renews them, sweeps holders that expired; returns the room's
+    /// presence version, the users refused, and the users present, sorted
+    /// by name.
     pub async fn hold<'a>(
         &self,
         keys: &RoomKeys,
-        names: impl IntoIterator<Item = &'a DisplayName>,
+        members: impl IntoIterator<Item = &'a Member>,
     ) -> RedisResult<Presence> {
         let mut invocation = self.hold.prepare_invoke();
         keys.bind(&mut invocation)
@@ -403,28 +464,45 @@ impl Store {
             .arg(self.lifetimes.presence_ttl.as_millis().to_string())
             .arg(&keys.channel)
             .arg(self.lifetimes.keep_ms().to_string());
-        for name in names {
-            invocation.arg(name.as_str());
+        for member in members {
+            invocation
+                .arg(member.user.as_str())
+                .arg(member.name.key().as_str())
+                .arg(member.name.as_str());
         }
-        let (version, names): (u64, Vec<String>) =
+        let (version, refused, users): (u64, Vec<String>, Vec<(String, String)>) =
             invocation.invoke_async(&mut self.conn.clone()).await?;
-        let mut names: Vec<DisplayName> = names
+        let mut members: Vec<Member> = users
             .into_iter()
-            .filter_map(|n| DisplayName::new(n).ok())
+            .filter_map(|(user, shown)| {
+                let (_, name) = shown.split_once('\n')?;
+                Some(Member {
+                    user: UserId::new(user).ok()?,
+                    name: DisplayName::new(name).ok()?,
+                })
+            })
             .collect();
-        names.sort();
-        Ok(Presence { version, names })
+        crate::engine::local::sort_members(&mut members);
+        let refused = refused
+            .into_iter()
+            .filter_map(|u| UserId::new(u).ok())
+            .collect();
+        Ok(Presence {
+            version,
+            members,
+            refused,
+        })
     }
 
-    /// Lets go of `name` for this instance.
-    pub async fn release(&self, keys: &RoomKeys, name: &DisplayName) -> RedisResult<()> {
+    /// Lets go of `user` for this instance.
+    pub async fn release(&self, keys: &RoomKeys, user: &UserId) -> RedisResult<()> {
         let mut invocation = self.release.prepare_invoke();
         let _: i64 = keys
             .bind(&mut invocation)
             .arg(&self.instance)
             .arg(&keys.channel)
             .arg(self.lifetimes.room_idle_ttl.as_millis().to_string())
-            .arg(name.as_str())
+            .arg(user.as_str())
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(())
@@ -483,20 +561,38 @@ impl Store {
         Ok(())
     }
 
-    /// Every room with a member on some instance, with its member count.
-    pub async fn directory(&self) -> RedisResult<Vec<(RoomName, usize)>> {
+    /// One page of the rooms with a member on some instance, by name,
+    /// with their member counts: at most `limit` after `after`, and where
+    /// the next page starts.
+    pub async fn directory(
+        &self,
+        after: Option<&RoomName>,
+        limit: usize,
+    ) -> RedisResult<crate::engine::Page> {
         let mut conn = self.conn.clone();
-        let rooms: Vec<String> = self.listed.key(DIRECTORY).invoke_async(&mut conn).await?;
-        let rooms: Vec<RoomName> = rooms
+        let listed: Vec<String> = self.listed.key(DIRECTORY).invoke_async(&mut conn).await?;
+        let mut rooms: Vec<RoomName> = listed
             .into_iter()
             .filter_map(|r| RoomName::new(r).ok())
+            .filter(|r| after.is_none_or(|after| r > after))
             .collect();
+        rooms.sort();
+        let more = rooms.len() > limit;
+        rooms.truncate(limit);
+        // Member counts for this page only.
         let mut pipe = redis::pipe();
         for room in &rooms {
-            pipe.cmd("HLEN").arg(RoomKeys::new(room).names);
+            pipe.cmd("HLEN").arg(RoomKeys::new(room).users);
         }
         let counts: Vec<usize> = pipe.query_async(&mut conn).await?;
-        Ok(rooms.into_iter().zip(counts).collect())
+        let next = more.then(|| rooms.last().cloned()).flatten();
+        let rooms = rooms
+            .into_iter()
+            .zip(counts)
+            .filter(|(_, members)| *members > 0)
+            .map(|(room, members)| RoomInfo { room, members })
+            .collect();
+        Ok(crate::engine::Page { rooms, next })
     }
 }
 
@@ -530,8 +626,10 @@ mod tests {
         for key in [
             &keys.meta,
             &keys.log,
-            &keys.names,
+            &keys.users,
             &keys.holders,
+            &keys.counts,
+            &keys.names,
             &keys.channel,
         ] {
             assert!(key.contains("{lobby-1}"), "{key}");
@@ -557,17 +655,20 @@ mod tests {
         );
         let e = Epoch::generate();
         let e = e.as_str();
-        match Event::parse(&format!("p\n{e}\n3\n+Ada")) {
+        match Event::parse(&format!("p\n{e}\n3\n+u1\nAda Lovelace")) {
             Some(Event::Presence {
-                name,
+                member,
                 present,
                 version,
                 ..
-            }) => assert_eq!((name.as_str(), present, version), ("Ada", true, 3)),
+            }) => assert_eq!(
+                (member.user.as_str(), member.name.as_str(), present, version),
+                ("u1", "Ada Lovelace", true, 3)
+            ),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            Event::parse(&format!("p\n{e}\n4\n-Ada")),
+            Event::parse(&format!("p\n{e}\n4\n-u1\nAda")),
             Some(Event::Presence {
                 present: false,
                 version: 4,

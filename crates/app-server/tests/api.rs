@@ -3,107 +3,28 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use actix_web::dev::{Service, ServiceResponse};
+mod common;
+
+use std::time::Duration;
+
 use actix_web::http::{StatusCode, header};
-use actix_web::{App, test};
-use app_server::{Publisher, Settings};
-use futures_util::{SinkExt, StreamExt};
+use app_server::Publisher;
+use app_server::publisher::PublishError;
+use common::*;
 use protocol::ServerMessage;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
 
-/// A ws-server on an ephemeral port, stopped when dropped.
-struct WsServer {
-    url: String,
-    shutdown: CancellationToken,
+async fn app(publisher: &Publisher) -> impl TestApp + use<> {
+    app_with(&settings(), publisher).await
 }
 
-impl Drop for WsServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+/// An authorized API request: the test API key as a bearer.
+fn api(request: actix_web::test::TestRequest) -> actix_web::test::TestRequest {
+    request.insert_header((header::AUTHORIZATION, format!("Bearer {API_KEY}")))
 }
 
-async fn ws_server() -> WsServer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let settings = ws_server::Settings {
-        port: 0,
-        ..ws_server::Settings::default()
-    };
-    tokio::spawn(ws_server::serve_chat(listener, settings, shutdown.clone()));
-    WsServer { url, shutdown }
-}
-
-async fn app(
-    publisher: &Publisher,
-) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
-    let settings = Settings {
-        public_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../public").into(),
-        ..Settings::default()
-    };
-    let ws_urls = app_server::WsUrls::new(&settings).unwrap();
-    test::init_service(App::new().configure(|cfg| {
-        app_server::routes::configure(cfg, &settings, publisher, &ws_urls);
-    }))
-    .await
-}
-
-/// A publisher connected to `ws`.
-async fn publisher_for(ws: &WsServer) -> Publisher {
-    let secret = ws_server::settings::DEV_SERVICE_SECRET.into();
-    let publisher = Publisher::start(ws.url.clone(), secret);
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        publisher.wait_until_connected(),
-    )
-    .await
-    .unwrap();
-    publisher
-}
-
-type Client =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A browser-like member of `room`, past its `welcome` and `joined`.
-async fn member(ws: &WsServer, room: &str) -> Client {
-    let (mut client, _) = tokio_tungstenite::connect_async(&ws.url).await.unwrap();
-    client
-        .send(Message::text(
-            json!({"type": "join", "room": room, "name": "Ada"}).to_string(),
-        ))
-        .await
-        .unwrap();
-    for _ in 0..2 {
-        next_message(&mut client).await;
-    }
-    client
-}
-
-async fn next_message(client: &mut Client) -> ServerMessage {
-    loop {
-        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), client.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Message::Text(text) = frame {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
-async fn json_body(response: ServiceResponse) -> Value {
-    serde_json::from_slice(&test::read_body(response).await).unwrap()
-}
-
-fn post_json(uri: &str, body: Value) -> actix_http::Request {
-    test::TestRequest::post()
-        .uri(uri)
-        .set_json(body)
-        .to_request()
+fn post_json(uri: &str, body: Value) -> actix_web::test::TestRequest {
+    api(post_request(uri).set_json(body))
 }
 
 #[actix_rt::test]
@@ -111,15 +32,16 @@ async fn publishing_through_the_api_reaches_members_and_history() {
     let ws = ws_server().await;
     let publisher = publisher_for(&ws).await;
     let app = app(&publisher).await;
-    let mut ada = member(&ws, "lobby").await;
+    let mut ada = member(&ws, "lobby", "Ada").await;
 
-    let response = app
-        .call(post_json(
+    let response = call(
+        &app,
+        post_json(
             "/api/rooms/lobby/messages",
             json!({"text": "maintenance at noon", "name": "Ops"}),
-        ))
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created = json_body(response).await;
 
@@ -135,15 +57,11 @@ async fn publishing_through_the_api_reaches_members_and_history() {
     assert_eq!(created["offset"], json!(message.offset));
     assert_eq!(created["room"], json!("lobby"));
 
+    assert_eq!(message.user.as_str(), app_server::tokens::SERVICE_USER);
+
     // A later joiner finds it in the history.
-    let (mut bob, _) = tokio_tungstenite::connect_async(&ws.url).await.unwrap();
-    bob.send(Message::text(
-        json!({"type": "join", "room": "lobby", "name": "Bob"}).to_string(),
-    ))
-    .await
-    .unwrap();
-    next_message(&mut bob).await; // welcome
-    let ServerMessage::Joined { history, .. } = next_message(&mut bob).await else {
+    let mut bob = connect_with(&ws, &member_token("bob", "Bob")).await;
+    let ServerMessage::Joined { history, .. } = join(&mut bob, "lobby").await else {
         panic!("expected joined");
     };
     assert_eq!(history.last(), Some(&message));
@@ -151,18 +69,25 @@ async fn publishing_through_the_api_reaches_members_and_history() {
 
 #[actix_rt::test]
 async fn many_requests_share_one_service_connection() {
-    let ws = ws_server().await;
+    // The ws-server budgets every connection, the service connection too;
+    // this test is about sharing it, not about that budget.
+    let ws = ws_server_with(|s| {
+        s.max_frames_per_second = 1000;
+        s.frame_burst = 1000;
+    })
+    .await;
     let publisher = publisher_for(&ws).await;
     let app = app(&publisher).await;
-    let mut ada = member(&ws, "lobby").await;
+    let mut ada = member(&ws, "lobby", "Ada").await;
     for i in 1..=20 {
-        let response = app
-            .call(post_json(
+        let response = call(
+            &app,
+            post_json(
                 "/api/rooms/lobby/messages",
                 json!({"text": format!("n{i}")}),
-            ))
-            .await
-            .unwrap();
+            ),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(json_body(response).await["offset"], json!(i));
     }
@@ -173,10 +98,7 @@ async fn many_requests_share_one_service_connection() {
         assert_eq!((m.name.as_str(), m.offset), ("Announcer", i));
     }
     // The room's members: Ada, and no extra connection per request.
-    let response = app
-        .call(test::TestRequest::get().uri("/api/rooms").to_request())
-        .await
-        .unwrap();
+    let response = call(&app, api(get_request("/api/rooms"))).await;
     assert_eq!(
         json_body(response).await,
         json!({"rooms": [{"room": "lobby", "members": 1}]})
@@ -227,7 +149,7 @@ async fn invalid_requests_get_json_errors_with_codes() {
         ),
     ];
     for (uri, body, status, code) in cases {
-        let response = app.call(post_json(uri, body)).await.unwrap();
+        let response = call(&app, post_json(uri, body)).await;
         assert_eq!(response.status().as_u16(), status, "{uri} {code}");
         let error = json_body(response).await;
         assert_eq!(error["error"]["code"], json!(code));
@@ -237,12 +159,10 @@ async fn invalid_requests_get_json_errors_with_codes() {
                 .is_some_and(|m| !m.is_empty())
         );
     }
-    let not_json = test::TestRequest::post()
-        .uri("/api/rooms/lobby/messages")
+    let not_json = api(post_request("/api/rooms/lobby/messages"))
         .insert_header((header::CONTENT_TYPE, "text/plain"))
-        .set_payload("hello")
-        .to_request();
-    let response = app.call(not_json).await.unwrap();
+        .set_payload("hello");
+    let response = call(&app, not_json).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(
         json_body(response).await["error"]["code"],
@@ -251,20 +171,55 @@ async fn invalid_requests_get_json_errors_with_codes() {
 }
 
 #[actix_rt::test]
-async fn publishing_while_the_ws_server_is_down_is_503() {
-    let publisher = Publisher::start("ws://127.0.0.1:9/ws".into(), "s".into());
+async fn publishing_while_the_ws_server_is_down_is_503_at_once() {
+    // Connected first, then the ws-server goes away: the publisher must
+    // notice, and then fail requests at once rather than queue them.
+    let ws = ws_server().await;
+    let publisher = publisher_for(&ws).await;
     let app = app(&publisher).await;
-    let response = app
-        .call(post_json(
-            "/api/rooms/lobby/messages",
-            json!({"text": "hello?"}),
-        ))
+    ws.stop().await;
+    let status = tokio::time::timeout(DEADLINE, publisher.wait_for_failed_attempts(1))
         .await
         .unwrap();
+    assert!(!status.connected);
+
+    let asked = tokio::time::Instant::now();
+    let response = call(
+        &app,
+        post_json("/api/rooms/lobby/messages", json!({"text": "hello?"})),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         json_body(response).await["error"]["code"],
         json!("ws_unavailable")
+    );
+    // The pause before the next attempt has just begun: an answer that
+    // waited for that attempt would take at least 100 ms (`backoff(1)`).
+    assert!(
+        asked.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        asked.elapsed()
+    );
+}
+
+#[actix_rt::test]
+async fn the_ws_servers_rate_limit_is_a_503_with_retry_after() {
+    let ws = ws_server_with(|s| {
+        s.max_frames_per_second = 1;
+        s.frame_burst = 1;
+    })
+    .await;
+    let publisher = publisher_for(&ws).await;
+    let app = app(&publisher).await;
+    let publish = || post_json("/api/rooms/lobby/messages", json!({"text": "x"}));
+    assert_eq!(call(&app, publish()).await.status(), StatusCode::CREATED);
+    let response = call(&app, publish()).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header_of(&response, header::RETRY_AFTER), "1");
+    assert_eq!(
+        json_body(response).await["error"]["code"],
+        "ws_rate_limited"
     );
 }
 
@@ -273,10 +228,7 @@ async fn health_reports_the_service_connection() {
     let ws = ws_server().await;
     let publisher = publisher_for(&ws).await;
     let app = app(&publisher).await;
-    let response = app
-        .call(test::TestRequest::get().uri("/healthz").to_request())
-        .await
-        .unwrap();
+    let response = get_from(&app, "/healthz").await;
     assert_eq!(
         json_body(response).await,
         json!({"status": "ok", "ws": "connected"})
@@ -284,13 +236,102 @@ async fn health_reports_the_service_connection() {
 }
 
 #[actix_rt::test]
-async fn a_wrong_service_secret_means_unavailable() {
+async fn a_wrong_secret_means_the_ws_server_refuses_the_service_connection() {
     let ws = ws_server().await;
-    let publisher = Publisher::start(ws.url.clone(), "not-the-secret".into());
-    assert_eq!(
-        publisher.rooms().await,
-        Err(app_server::publisher::PublishError::Unavailable)
+    let wrong = protocol::Secret::new(&"w".repeat(32)).unwrap();
+    let publisher = Publisher::start(ws.url.clone(), wrong);
+    // Two refused attempts, and never a connection in between.
+    let status = tokio::time::timeout(DEADLINE, publisher.wait_for_failed_attempts(2))
+        .await
+        .expect("the ws-server accepted a token signed with another secret");
+    assert!(!status.connected);
+    let error = status.last_error.unwrap_or_default();
+    assert!(error.contains("401"), "{error}");
+    assert_eq!(publisher.rooms(None).await, Err(PublishError::Unavailable));
+}
+
+#[actix_rt::test]
+async fn the_api_needs_the_api_key_before_reading_the_body() {
+    let ws = ws_server().await;
+    let publisher = publisher_for(&ws).await;
+    let app = app(&publisher).await;
+    let publish = || post_request("/api/rooms/lobby/messages").set_json(json!({"text": "x"}));
+    let wrong = format!("Bearer {}", "x".repeat(API_KEY.len()));
+    for request in [
+        publish(),
+        publish().insert_header((header::AUTHORIZATION, wrong.clone())),
+        publish().insert_header((header::AUTHORIZATION, API_KEY)),
+        publish().insert_header((header::AUTHORIZATION, format!("Basic {API_KEY}"))),
+        get_request("/api/rooms"),
+        get_request("/api/rooms").insert_header((header::AUTHORIZATION, wrong)),
+        // Not even a body error is reported before the key is checked.
+        post_request("/api/rooms/lobby/messages").set_payload("not json"),
+    ] {
+        let response = call(&app, request).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            header_of(&response, header::WWW_AUTHENTICATE).starts_with("Bearer"),
+            "{:?}",
+            response.headers()
+        );
+        assert_eq!(json_body(response).await["error"]["code"], "unauthorized");
+    }
+    // The key works whatever the scheme's case.
+    let response = call(
+        &app,
+        publish().insert_header((header::AUTHORIZATION, format!("bearer {API_KEY}"))),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[actix_rt::test]
+async fn without_an_api_key_configured_the_api_refuses_everyone_and_says_why() {
+    let settings = app_server::Settings {
+        api_key: String::new(),
+        ..settings()
+    };
+    let app = app_with(&settings, &publisher_down()).await;
+    let response = call(
+        &app,
+        post_json("/api/rooms/lobby/messages", json!({"text": "x"})),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let error = json_body(response).await;
+    assert_eq!(error["error"]["code"], "api_disabled");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("api_key")
     );
+}
+
+#[actix_rt::test]
+async fn the_directory_is_paged_and_the_start_page_shows_the_first_page() {
+    let ws = ws_server_with(|s| s.directory_page_size = 2).await;
+    let publisher = publisher_for(&ws).await;
+    let app = app(&publisher).await;
+    let mut members = Vec::new();
+    for room in ["a-room", "b-room", "c-room"] {
+        members.push(member(&ws, room, &format!("in-{room}")).await);
+    }
+    let response = call(&app, api(get_request("/api/rooms"))).await;
+    assert_eq!(
+        json_body(response).await,
+        json!({"rooms": [{"room": "a-room", "members": 1}, {"room": "b-room", "members": 1}], "next": "b-room"})
+    );
+    let response = call(&app, api(get_request("/api/rooms?after=b-room"))).await;
+    assert_eq!(
+        json_body(response).await,
+        json!({"rooms": [{"room": "c-room", "members": 1}]})
+    );
+
+    let html = body(get_from(&app, "/").await).await;
+    assert!(html.contains("data-room=\"b-room\""), "{html}");
+    assert!(!html.contains("data-room=\"c-room\""), "{html}");
+    assert!(html.contains("data-testid=\"more-rooms\""), "{html}");
 }
 
 #[actix_rt::test]
@@ -298,84 +339,12 @@ async fn the_start_page_lists_active_rooms_with_member_counts() {
     let ws = ws_server().await;
     let publisher = publisher_for(&ws).await;
     let app = app(&publisher).await;
-    let _one = member(&ws, "lobby").await;
-    let _two = member(&ws, "games").await;
-    let response = app
-        .call(test::TestRequest::get().uri("/").to_request())
-        .await
-        .unwrap();
-    let html = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
+    let _one = member(&ws, "lobby", "Ada").await;
+    let _two = member(&ws, "games", "Bob").await;
+    let html = body(get_from(&app, "/").await).await;
     assert!(html.contains("data-room=\"games\""), "{html}");
     assert!(html.contains("data-room=\"lobby\""));
     assert!(html.contains("1 member"));
     assert!(!html.contains("rooms-unavailable"));
-}
-
-#[actix_rt::test]
-async fn the_announcement_form_publishes_and_confirms() {
-    let ws = ws_server().await;
-    let publisher = publisher_for(&ws).await;
-    let app = app(&publisher).await;
-    let mut ada = member(&ws, "lobby").await;
-    let form = test::TestRequest::post()
-        .uri("/announce")
-        .set_form([("room", "lobby"), ("text", "cake in the kitchen")])
-        .to_request();
-    let response = app.call(form).await.unwrap();
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok()),
-        Some("/?announced=lobby")
-    );
-    let ServerMessage::Message(m) = next_message(&mut ada).await else {
-        panic!("expected the announcement");
-    };
-    assert_eq!(m.text.as_str(), "cake in the kitchen");
-
-    let confirmation = app
-        .call(
-            test::TestRequest::get()
-                .uri("/?announced=lobby")
-                .to_request(),
-        )
-        .await
-        .unwrap();
-    let html = String::from_utf8(test::read_body(confirmation).await.to_vec()).unwrap();
-    assert!(html.contains("Announced to #lobby."));
-
-    let invalid = test::TestRequest::post()
-        .uri("/announce")
-        .set_form([("room", "lobby"), ("text", "   ")])
-        .to_request();
-    let response = app.call(invalid).await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let html = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
-    assert!(html.contains("data-testid=\"announce-error\""));
-    assert!(html.contains("message text must not be empty"));
-}
-
-#[actix_rt::test]
-async fn the_announcement_form_refuses_other_sites() {
-    let ws = ws_server().await;
-    let publisher = publisher_for(&ws).await;
-    let app = app(&publisher).await;
-    let forged = test::TestRequest::post()
-        .uri("/announce")
-        .insert_header((header::ORIGIN, "http://evil.example"))
-        .set_form([("room", "lobby"), ("text", "free money")])
-        .to_request();
-    let response = app.call(forged).await.unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-
-    let own = test::TestRequest::post()
-        .uri("/announce")
-        .insert_header((header::HOST, "localhost:5001"))
-        .insert_header((header::ORIGIN, "http://localhost:5001"))
-        .set_form([("room", "lobby"), ("text", "from our own page")])
-        .to_request();
-    let response = app.call(own).await.unwrap();
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(!html.contains("more-rooms"));
 }

@@ -2,63 +2,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
 
-use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{StatusCode, header};
-use actix_web::{App, test};
 use app_server::Settings;
+use common::{TestApp, body, get_from, header_of, publisher_down, settings};
 
-fn settings() -> Settings {
-    Settings {
-        port: 0,
-        public_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public")),
-        ws_url: "ws://127.0.0.1:5999/ws".into(),
-        ..Settings::default()
-    }
+/// The app as configured by `settings`; the ws-server is down, which these
+/// page tests do not need.
+async fn app_with(settings: &Settings) -> impl TestApp + use<> {
+    common::app_with(settings, &publisher_down()).await
 }
 
-/// The app as configured by `settings`, ready for several requests.
-async fn app_with(
-    settings: &Settings,
-) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
-    // Nothing listens on the discard port: the ws-server is "down", which
-    // these page tests do not need.
-    let publisher = app_server::Publisher::start("ws://127.0.0.1:9/ws".into(), "s".into());
-    let ws_urls = app_server::WsUrls::new(settings).unwrap();
-    test::init_service(App::new().configure(|cfg| {
-        app_server::routes::configure(cfg, settings, &publisher, &ws_urls);
-    }))
-    .await
-}
-
-async fn get_from(
-    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
-    uri: &str,
-) -> ServiceResponse {
-    app.call(test::TestRequest::get().uri(uri).to_request())
-        .await
-        .unwrap()
-}
-
-async fn get_with(settings: &Settings, uri: &str) -> ServiceResponse {
+async fn get_with(settings: &Settings, uri: &str) -> actix_web::dev::ServiceResponse {
     get_from(&app_with(settings).await, uri).await
 }
 
-async fn get(uri: &str) -> ServiceResponse {
+async fn get(uri: &str) -> actix_web::dev::ServiceResponse {
     get_with(&settings(), uri).await
-}
-
-async fn body(response: ServiceResponse) -> String {
-    String::from_utf8(test::read_body(response).await.to_vec()).unwrap()
-}
-
-fn header_of(response: &ServiceResponse, name: header::HeaderName) -> &str {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
 }
 
 #[actix_rt::test]
@@ -115,7 +76,7 @@ async fn joining_with_an_invalid_room_shows_the_form_again_with_the_reason() {
 }
 
 #[actix_rt::test]
-async fn the_room_page_carries_the_websocket_url_room_and_name() {
+async fn the_room_page_carries_the_websocket_url_room_name_and_token() {
     let response = get("/rooms/lobby?name=Ada%20L").await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = body(response).await;
@@ -125,6 +86,11 @@ async fn the_room_page_carries_the_websocket_url_room_and_name() {
     );
     assert!(html.contains("data-room=\"lobby\""));
     assert!(html.contains("data-name=\"Ada L\""));
+    assert!(html.contains("data-token=\""));
+    assert!(
+        html.contains("data-token-url=\"/token?name=Ada+L\""),
+        "{html}"
+    );
     for id in [
         "connection-status",
         "message-input",

@@ -2,6 +2,11 @@
 //! prefixed, all stopped together. With `--scale N`, a Redis and N
 //! ws-server instances sharing it, so that two browser tabs can chat through
 //! different instances.
+//!
+//! Neither server has a default secret: each run generates a fresh token
+//! secret and API key, hands them to every server through the environment
+//! (`DUPLEX_WS_SECRET`, `DUPLEX_APP_SECRET`, `DUPLEX_APP_API_KEY`), and
+//! prints how to sign in as the operator and call the API.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,6 +17,24 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::system;
+
+/// The credentials of one dev run: generated at start, gone at its end.
+#[derive(Debug, Clone)]
+struct Credentials {
+    /// The token secret both servers share.
+    secret: String,
+    /// The operator's API key.
+    api_key: String,
+}
+
+impl Credentials {
+    fn generate() -> Self {
+        Self {
+            secret: protocol::Secret::generate(),
+            api_key: protocol::Secret::generate(),
+        }
+    }
+}
 
 /// The most ws-server instances `--scale` starts: enough to see messages
 /// cross instances, few enough for a laptop.
@@ -45,7 +68,7 @@ pub fn run(scale: u8) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?
-        .block_on(supervise(&target, scale))
+        .block_on(supervise(&target, scale, &Credentials::generate()))
 }
 
 /// One process `dev` runs.
@@ -95,11 +118,16 @@ fn ws_url(port: u16) -> String {
 /// app-server on their defaults, as without `--scale`. More: Redis first,
 /// then each ws-server on the Redis engine, then the app-server handing
 /// pages their URLs in turn.
-fn plan(target: &Path, scale: u8) -> Vec<Spec> {
-    let ws_server = target.join("ws-server");
-    let app_server = target.join("app-server");
+fn plan(target: &Path, scale: u8, credentials: &Credentials) -> Vec<Spec> {
+    let ws = |prefix: &str| {
+        Spec::new(prefix, target.join("ws-server"))
+            .env("DUPLEX_WS_SECRET", credentials.secret.clone())
+    };
+    let app_server = Spec::new("app", target.join("app-server"))
+        .env("DUPLEX_APP_SECRET", credentials.secret.clone())
+        .env("DUPLEX_APP_API_KEY", credentials.api_key.clone());
     if scale <= 1 {
-        return vec![Spec::new("ws ", ws_server), Spec::new("app", app_server)];
+        return vec![ws("ws "), app_server];
     }
     let mut redis = Spec::new("redis", PathBuf::from("redis-server"));
     // No persistence: a dev run's history should not outlive it.
@@ -121,27 +149,27 @@ fn plan(target: &Path, scale: u8) -> Vec<Spec> {
     let mut specs = vec![redis];
     for (n, port) in (1..).zip(&ports) {
         specs.push(
-            Spec::new(&format!("ws{n}"), ws_server.clone())
+            ws(&format!("ws{n}"))
                 .env("DUPLEX_WS_ENGINE", "redis")
                 .env("DUPLEX_WS_REDIS_URL", redis_url.clone())
                 .env("DUPLEX_WS_PORT", port.to_string()),
         );
     }
     let urls: Vec<String> = ports.iter().map(|port| ws_url(*port)).collect();
-    specs.push(Spec::new("app", app_server).env("DUPLEX_APP_WS_URLS", urls.join(",")));
+    specs.push(app_server.env("DUPLEX_APP_WS_URLS", urls.join(",")));
     specs
 }
 
-async fn supervise(target: &Path, scale: u8) -> Result<(), String> {
+async fn supervise(target: &Path, scale: u8, credentials: &Credentials) -> Result<(), String> {
     // Names and children apart, so that the wait below borrows only the
     // children and a name can still be looked up while it runs.
     let mut names = Vec::new();
     let mut children = Vec::new();
-    if let Err(e) = start_all(plan(target, scale), &mut names, &mut children).await {
+    if let Err(e) = start_all(plan(target, scale, credentials), &mut names, &mut children).await {
         stop_all(&mut children).await;
         return Err(e);
     }
-    banner(scale);
+    banner(scale, credentials);
 
     let exits = children.iter_mut().map(|child| Box::pin(child.wait()));
     let outcome = tokio::select! {
@@ -232,7 +260,7 @@ async fn wait_until_ready(child: &mut Child, port: u16) -> Result<(), String> {
     Ok(())
 }
 
-fn banner(scale: u8) {
+fn banner(scale: u8, credentials: &Credentials) {
     println!();
     if scale <= 1 {
         println!("  Duplex is starting. Open http://localhost:{APP_PORT} in a browser,");
@@ -251,6 +279,30 @@ fn banner(scale: u8) {
         println!("  Press Ctrl-C to stop everything.");
     }
     println!();
+    for line in operator_lines(&credentials.api_key) {
+        println!("  {line}");
+    }
+    println!();
+}
+
+/// How to act as the operator in this run: the sign-in page and the key,
+/// and a call of the publishing API.
+fn operator_lines(api_key: &str) -> Vec<String> {
+    vec![
+        "Secret and API key are new for this run (nothing is stored).".to_owned(),
+        format!("Operator sign-in: http://localhost:{APP_PORT}/operator with the API key"),
+        format!("  {api_key}"),
+        "Publish through the API:".to_owned(),
+        format!(
+            "  curl -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\"
+        ),
+        format!(
+            "    -d '{{\"text\": \"hello from curl\"}}' http://localhost:{APP_PORT}/api/rooms/lobby/messages"
+        ),
+        format!(
+            "A token for another client: DUPLEX_APP_SECRET=... cargo run -p app-server -- token --user u1 --name Ada --ttl 1h"
+        ),
+    ]
 }
 
 fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
@@ -307,7 +359,7 @@ mod tests {
 
     #[test]
     fn one_instance_is_the_plain_pair() {
-        let prefixes: Vec<String> = plan(Path::new("t"), 1)
+        let prefixes: Vec<String> = plan(Path::new("t"), 1, &Credentials::generate())
             .into_iter()
             .map(|spec| spec.prefix)
             .collect();
@@ -316,7 +368,7 @@ mod tests {
 
     #[test]
     fn scaling_starts_redis_then_instances_then_the_app_server() {
-        let specs = plan(Path::new("t"), 2);
+        let specs = plan(Path::new("t"), 2, &Credentials::generate());
         let prefixes: Vec<&str> = specs.iter().map(|spec| spec.prefix.as_str()).collect();
         assert_eq!(prefixes, ["redis", "ws1", "ws2", "app"]);
         let env = |spec: &Spec, key: &str| {
@@ -337,5 +389,49 @@ mod tests {
             Some("ws://localhost:5000/ws,ws://localhost:5002/ws")
         );
         assert!(specs[0].args.windows(2).any(|w| w == ["--save", ""]));
+    }
+
+    fn env_of(spec: &Spec, key: &str) -> Option<String> {
+        spec.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn every_server_gets_the_runs_secret_and_the_app_server_its_api_key() {
+        let credentials = Credentials::generate();
+        for scale in [1, 3] {
+            let specs = plan(Path::new("t"), scale, &credentials);
+            for spec in specs.iter().filter(|s| s.prefix.starts_with("ws")) {
+                assert_eq!(
+                    env_of(spec, "DUPLEX_WS_SECRET").as_deref(),
+                    Some(credentials.secret.as_str())
+                );
+            }
+            let app = specs
+                .iter()
+                .find(|s| s.prefix == "app")
+                .unwrap_or_else(|| panic!("app"));
+            assert_eq!(
+                env_of(app, "DUPLEX_APP_SECRET").as_deref(),
+                Some(credentials.secret.as_str())
+            );
+            assert_eq!(
+                env_of(app, "DUPLEX_APP_API_KEY").as_deref(),
+                Some(credentials.api_key.as_str())
+            );
+        }
+        let again = Credentials::generate();
+        assert_ne!(again.secret, credentials.secret);
+        assert_ne!(again.api_key, credentials.secret);
+    }
+
+    #[test]
+    fn the_banner_says_how_to_sign_in_and_call_the_api() {
+        let lines = operator_lines("KEY").join("\n");
+        assert!(lines.contains("http://localhost:5001/operator"), "{lines}");
+        assert!(lines.contains("Authorization: Bearer KEY"), "{lines}");
+        assert!(lines.contains("/api/rooms/lobby/messages"), "{lines}");
     }
 }

@@ -1,10 +1,11 @@
 // The chat page: binds the DOM (see templates/room.html) to a DuplexClient.
-// Room, name and WebSocket URL come from the body's data attributes, which
-// the server fills in escaped; message text is always inserted as text.
+// Room, name, WebSocket URL, connection token and the URL of fresh tokens
+// come from the body's data attributes, which the server fills in escaped;
+// message text is always inserted as text.
 
 import { DuplexClient } from "./duplex.js";
 
-const { wsUrl, room, name } = document.body.dataset;
+const { wsUrl, room, name, token, tokenUrl } = document.body.dataset;
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const chatEl = byTestId("chat");
@@ -15,7 +16,14 @@ const noticeEl = byTestId("notice");
 const formEl = byTestId("composer");
 const inputEl = byTestId("message-input");
 
-const client = new DuplexClient(wsUrl);
+/** A fresh connection token for this page's user and name. */
+async function refreshToken() {
+  const response = await fetch(tokenUrl, { credentials: "same-origin", cache: "no-store" });
+  if (!response.ok) throw new Error(`token refresh failed: ${response.status}`);
+  return (await response.json()).token;
+}
+
+const client = new DuplexClient(wsUrl, { token, refreshToken: tokenUrl ? refreshToken : null });
 const pendingItems = new Map(); // ref -> <li> of a post not yet stored
 
 client.addEventListener("state", ({ detail: state }) => {
@@ -40,8 +48,9 @@ client.addEventListener("presence", ({ detail }) => {
     ...detail.members.map((member) => {
       const item = document.createElement("li");
       item.dataset.testid = "member";
-      item.textContent = member;
-      if (member === name) item.classList.add("me");
+      item.dataset.user = member.user;
+      item.textContent = member.name;
+      if (member.user === client.user) item.classList.add("me");
       return item;
     }),
   );
@@ -109,7 +118,7 @@ function renderMessage(message) {
   item.dataset.id = message.id;
   item.dataset.offset = String(message.offset);
   if (message.announcement) item.classList.add("announcement");
-  else if (message.name === name) item.classList.add("mine");
+  else if (message.mine) item.classList.add("mine");
 
   const author = document.createElement("span");
   author.className = "author";
@@ -157,6 +166,6 @@ window.addEventListener("pageshow", (event) => {
   if (event.persisted) client.connect();
 });
 
-client.join(room, name);
+client.join(room);
 client.connect();
 inputEl.focus();

@@ -7,22 +7,33 @@
 // by message id, and keeps posts made while offline in a queue that is sent
 // once the room is joined again (or marked failed after a while).
 //
+// Who the client is comes from a connection token minted by the app-server
+// (options.token), offered as a second WebSocket subprotocol since browsers
+// cannot set headers on a WebSocket. A token about to expire is replaced
+// before a reconnect through options.refreshToken, an async function that
+// returns a fresh one.
+//
 // Events (CustomEvent, payload in `detail`):
 //   "state"    "connecting" | "connected" | "reconnecting" | "disconnected"
+//   "welcome"  {user, name, connectionId}: who the token says this client is
 //   "joined"   {room, members, recovered, recovering, epoch, offset}; also
 //              unasked, with recovered false, when the server lost the
 //              room's history (its Redis restarted empty)
-//   "message"  a chat message {id, room, offset, name, text, ts, announcement?, ref?},
-//              each id once, in order
-//   "presence" {room, members}: the display names present, sorted
+//   "message"  a chat message {id, room, offset, user, name, text, ts,
+//              announcement?, ref?}, each id once, in order; `mine` is true
+//              when `user` is this client's user
+//   "presence" {room, members}: the users present, [{user, name}] sorted
+//              by name
 //   "pending"  {ref, room, text}: a post was accepted by the client
 //   "sent"     {ref, room, id, offset}: the server stored it
 //   "failed"   {ref, room, code, message}: it will not be sent
 //   "error"    {code, message, room?}: a server error not tied to a post;
 //              `room` when a join was refused (retried by itself when the
-//              reason passes: engine_unavailable, server_busy)
+//              reason passes: engine_unavailable, server_busy, rate_limited)
 
-export const SUBPROTOCOL = "duplex.v1";
+export const SUBPROTOCOL = "duplex.v2";
+/** The subprotocol prefix that carries the connection token. */
+export const TOKEN_PREFIX = "duplex.token.";
 
 const DEFAULT_OPTIONS = {
   minDelayMs: 500, // first reconnect delay
@@ -33,15 +44,37 @@ const DEFAULT_OPTIONS = {
   // and reconnect, which recovers and re-sends.
   ackTimeoutMs: 10_000,
   rememberIds: 2_000, // message ids kept per room for de-duplication
+  // A token expiring within this long is refreshed before a (re)connect.
+  tokenMarginMs: 30_000,
+  token: null, // the connection token
+  refreshToken: null, // async () => a fresh token
 };
 
-/** Join refusals that pass by themselves; others (a bad name) do not. */
-const RETRIED_JOIN_ERRORS = new Set(["engine_unavailable", "server_busy"]);
+/** Join refusals that pass by themselves; others (a name taken) do not. */
+const RETRIED_JOIN_ERRORS = new Set(["engine_unavailable", "server_busy", "rate_limited"]);
+
+/** When `token` expires, in ms since the epoch; null if it cannot tell. */
+export function tokenExpiry(token) {
+  try {
+    const payload = token.split(".")[0].replaceAll("-", "+").replaceAll("_", "/");
+    const { exp } = JSON.parse(atob(payload));
+    return typeof exp === "number" ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
 
 /** A ref no other client can guess: other members see refs in history. */
 function randomRef() {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A room's members as [{user, name}], sorted by name, then user. */
+function membersOf(r) {
+  return [...r.members]
+    .map(([user, name]) => ({ user, name }))
+    .sort((a, b) => (a.name === b.name ? (a.user < b.user ? -1 : 1) : a.name < b.name ? -1 : 1));
 }
 
 export class DuplexClient extends EventTarget {
@@ -53,7 +86,12 @@ export class DuplexClient extends EventTarget {
   #reconnectTimer = null;
   #sweepTimer = null;
   #stopped = false;
-  // room -> {name, epoch, offset, joined, members: Set, seen: Set, seenOrder: []}
+  #token = null;
+  // Whether the last attempt closed before it opened: perhaps refused for
+  // its token, which is then refreshed before the next one.
+  #failedToOpen = false;
+  #user = null;
+  // room -> {epoch, offset, joined, members: Map user -> name, seen: Set, seenOrder: []}
   #rooms = new Map();
   // Joins sent and not yet answered: ref -> room. A join refused for a
   // passing reason (the server's engine unreachable, the server full) is
@@ -67,6 +105,12 @@ export class DuplexClient extends EventTarget {
     super();
     this.#url = url;
     this.#options = { ...DEFAULT_OPTIONS, ...options };
+    this.#token = this.#options.token;
+  }
+
+  /** The user id the server's `welcome` named; null before it. */
+  get user() {
+    return this.#user;
   }
 
   get state() {
@@ -75,6 +119,11 @@ export class DuplexClient extends EventTarget {
 
   /** Opens the connection; reconnects by itself until close() is called. */
   connect() {
+    // A connection it replaces must not linger, nor its frames count.
+    const replaced = this.#socket;
+    this.#socket = null;
+    clearTimeout(this.#reconnectTimer);
+    replaced?.close(1000, "reconnecting");
     this.#stopped = false;
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = setInterval(() => this.#expireQueued(), 1000);
@@ -90,19 +139,15 @@ export class DuplexClient extends EventTarget {
     this.#setState("disconnected");
   }
 
-  /** Joins `room` as `name`, now if connected and after every reconnect. */
-  join(room, name) {
-    const known = this.#rooms.get(room);
-    if (known) {
-      known.name = name;
-    } else {
+  /** Joins `room`, now if connected and after every reconnect. */
+  join(room) {
+    if (!this.#rooms.has(room)) {
       this.#rooms.set(room, {
-        name,
         epoch: null,
         offset: 0,
         joined: false,
         retries: 0,
-        members: new Set(),
+        members: new Map(),
         seen: new Set(),
         seenOrder: [],
       });
@@ -138,7 +183,7 @@ export class DuplexClient extends EventTarget {
   #sendJoin(room) {
     const r = this.#rooms.get(room);
     const ref = randomRef();
-    const frame = { type: "join", room, name: r.name, ref };
+    const frame = { type: "join", room, ref };
     if (r.epoch !== null) frame.since = { epoch: r.epoch, offset: r.offset };
     if (this.#send(frame)) this.#joins.set(ref, room);
   }
@@ -165,9 +210,33 @@ export class DuplexClient extends EventTarget {
 
   #open() {
     this.#setState(this.#attempt === 0 ? "connecting" : "reconnecting");
+    const { refreshToken, tokenMarginMs } = this.#options;
+    const expiry = this.#token ? tokenExpiry(this.#token) : null;
+    const stale = expiry !== null && expiry - tokenMarginMs <= Date.now();
+    if (refreshToken && (stale || this.#failedToOpen)) {
+      const attempt = this.#attempt;
+      Promise.resolve()
+        .then(() => refreshToken())
+        .then(
+          (token) => {
+            this.#token = token;
+            this.#failedToOpen = false;
+          },
+          () => {}, // the app-server is away too: try with what we have
+        )
+        .then(() => {
+          if (!this.#stopped && !this.#socket && this.#attempt === attempt) this.#openSocket();
+        });
+      return;
+    }
+    this.#openSocket();
+  }
+
+  #openSocket() {
+    const protocols = this.#token ? [SUBPROTOCOL, TOKEN_PREFIX + this.#token] : [SUBPROTOCOL];
     let socket;
     try {
-      socket = new WebSocket(this.#url, [SUBPROTOCOL]);
+      socket = new WebSocket(this.#url, protocols);
     } catch (error) {
       // A malformed URL: retrying cannot help.
       this.#emit("error", { code: "bad_url", message: String(error) });
@@ -175,14 +244,21 @@ export class DuplexClient extends EventTarget {
       return;
     }
     this.#socket = socket;
+    let opened = false;
     socket.addEventListener("open", () => {
+      if (this.#socket !== socket) return;
+      opened = true;
       this.#attempt = 0;
       this.#setState("connected");
       for (const room of this.#rooms.keys()) this.#sendJoin(room);
     });
-    socket.addEventListener("message", (event) => this.#receive(event.data));
+    // Frames from a socket given up on must not change anything.
+    socket.addEventListener("message", (event) => {
+      if (this.#socket === socket) this.#receive(event.data);
+    });
     socket.addEventListener("close", () => {
       if (this.#socket !== socket) return;
+      this.#failedToOpen = !opened;
       this.#lost();
     });
   }
@@ -219,6 +295,13 @@ export class DuplexClient extends EventTarget {
       return; // the server sends only JSON
     }
     switch (frame.type) {
+      case "welcome":
+        this.#user = frame.user;
+        return this.#emit("welcome", {
+          user: frame.user,
+          name: frame.name,
+          connectionId: frame.connection_id,
+        });
       case "joined":
         return this.#onJoined(frame);
       case "message":
@@ -231,7 +314,7 @@ export class DuplexClient extends EventTarget {
       case "error":
         return this.#onError(frame);
       default:
-        return; // welcome, left, and types newer than this client
+        return; // left, and types newer than this client
     }
   }
 
@@ -246,16 +329,16 @@ export class DuplexClient extends EventTarget {
     r.retries = 0;
     r.epoch = frame.epoch;
     r.offset = frame.offset;
-    r.members = new Set(frame.members);
+    r.members = new Map(frame.members.map((m) => [m.user, m.name]));
     this.#emit("joined", {
       room: frame.room,
-      members: [...r.members].sort(),
+      members: membersOf(r),
       recovered: frame.recovered,
       recovering,
       epoch: frame.epoch,
       offset: frame.offset,
     });
-    this.#emit("presence", { room: frame.room, members: [...r.members].sort() });
+    this.#emit("presence", { room: frame.room, members: membersOf(r) });
     for (const message of frame.history) this.#deliver(message);
     // Posts for this room not yet sent on this connection: those whose
     // message came back in the history above were stored before the drop
@@ -273,12 +356,17 @@ export class DuplexClient extends EventTarget {
       r.seen.add(message.id);
       r.seenOrder.push(message.id);
       if (r.seenOrder.length > this.#options.rememberIds) r.seen.delete(r.seenOrder.shift());
-      this.#emit("message", message);
+      this.#emit("message", { ...message, mine: this.#isMine(message) });
     }
     // Our own post, stored: settle it (after the message is shown, so a UI
     // can swap its pending item for the stored one).
     const post = message.ref && this.#posts.get(message.ref);
-    if (post && post.room === message.room && message.name === r.name) this.#settle(message);
+    if (post && post.room === message.room && this.#isMine(message)) this.#settle(message);
+  }
+
+  /** Whether `message` was posted by this client's user (not by name). */
+  #isMine(message) {
+    return !message.announcement && this.#user !== null && message.user === this.#user;
   }
 
   /** A post of ours was stored, as `stored` ({ref, room, id, offset}) says. */
@@ -291,9 +379,9 @@ export class DuplexClient extends EventTarget {
   #onPresence(frame) {
     const r = this.#rooms.get(frame.room);
     if (!r) return;
-    if (frame.type === "member_joined") r.members.add(frame.name);
-    else r.members.delete(frame.name);
-    this.#emit("presence", { room: frame.room, members: [...r.members].sort() });
+    if (frame.type === "member_joined") r.members.set(frame.user, frame.name);
+    else r.members.delete(frame.user);
+    this.#emit("presence", { room: frame.room, members: membersOf(r) });
   }
 
   #onAck(frame) {

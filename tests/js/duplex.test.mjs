@@ -57,12 +57,19 @@ class ScriptedSocket extends EventTarget {
 }
 
 globalThis.WebSocket = ScriptedSocket;
-const { DuplexClient, SUBPROTOCOL } = await import("../../public/js/duplex.js");
+const { DuplexClient, SUBPROTOCOL, TOKEN_PREFIX, tokenExpiry } = await import("../../public/js/duplex.js");
+
+/** A token shaped as the server's (payload.signature) expiring at `expSecs`. */
+function tokenExpiring(expSecs, user = "u-ada") {
+  const payload = Buffer.from(JSON.stringify({ sub: user, name: "Ada", role: "member", exp: expSecs }))
+    .toString("base64url");
+  return `${payload}.c2lnbmF0dXJl`;
+}
 
 /** Records every event a client emits, by type. */
 function record(client) {
   const events = [];
-  for (const type of ["state", "joined", "message", "presence", "pending", "sent", "failed", "error"]) {
+  for (const type of ["state", "welcome", "joined", "message", "presence", "pending", "sent", "failed", "error"]) {
     client.addEventListener(type, (e) => events.push({ type, detail: e.detail }));
   }
   return {
@@ -78,6 +85,7 @@ function message(room, offset, fields = {}) {
     id: `id-${nextId}`,
     room,
     offset,
+    user: "u-bob",
     name: "Bob",
     text: `m${offset}`,
     ts: 0,
@@ -93,22 +101,30 @@ function joined(room, name, fields = {}) {
     epoch: "e1",
     offset: 0,
     recovered: false,
-    members: [name],
+    members: [{ user: `u-${name.toLowerCase()}`, name }],
     history: [],
     ...fields,
   };
 }
 
-/** A client connected and joined to `room` as Ada. */
+const WELCOME = { type: "welcome", protocol: 2, connection_id: 1, user: "u-ada", name: "Ada" };
+
+/** A client connected and joined to `room` as Ada (user u-ada). */
 function connectedClient(options = {}) {
   const client = new DuplexClient("ws://test/ws", options);
   const events = record(client);
-  client.join("lobby", "Ada");
+  client.join("lobby");
   client.connect();
   const socket = ScriptedSocket.last();
   socket.open();
+  socket.receive(WELCOME);
   socket.receive(joined("lobby", "Ada"));
   return { client, events, socket };
+}
+
+/** Ada's own message: her user id, whatever the name. */
+function mine(room, offset, fields = {}) {
+  return message(room, offset, { user: "u-ada", name: "Ada", ...fields });
 }
 
 beforeEach(() => {
@@ -124,14 +140,14 @@ describe("connecting", () => {
   test("offers the duplex subprotocol and joins its rooms once open", () => {
     const client = new DuplexClient("ws://test/ws");
     const events = record(client);
-    client.join("lobby", "Ada");
+    client.join("lobby");
     client.connect();
     const socket = ScriptedSocket.last();
     assert.deepEqual(socket.protocols, [SUBPROTOCOL]);
     assert.deepEqual(socket.sent, []);
     socket.open();
     const [{ ref, ...join }] = socket.sent;
-    assert.deepEqual(join, { type: "join", room: "lobby", name: "Ada" });
+    assert.deepEqual(join, { type: "join", room: "lobby" });
     assert.match(ref, /^[0-9a-f]{24}$/);
     assert.deepEqual(events.of("state"), ["connecting", "connected"]);
   });
@@ -139,7 +155,7 @@ describe("connecting", () => {
   test("retries a join refused for a passing reason, after a backoff delay", () => {
     const client = new DuplexClient("ws://test/ws", { minDelayMs: 100, maxDelayMs: 1000 });
     const events = record(client);
-    client.join("lobby", "Ada");
+    client.join("lobby");
     client.connect();
     const socket = ScriptedSocket.last();
     socket.open();
@@ -157,7 +173,7 @@ describe("connecting", () => {
 
   test("does not retry a join refused for good", () => {
     const client = new DuplexClient("ws://test/ws", { minDelayMs: 100 });
-    client.join("lobby", "Ada");
+    client.join("lobby");
     client.connect();
     const socket = ScriptedSocket.last();
     socket.open();
@@ -210,7 +226,7 @@ describe("recovery", () => {
     const again = ScriptedSocket.last();
     again.open();
     const [{ ref: _, ...join }] = again.sent;
-    assert.deepEqual(join, { type: "join", room: "lobby", name: "Ada", since: { epoch: "e1", offset: 2 } });
+    assert.deepEqual(join, { type: "join", room: "lobby", since: { epoch: "e1", offset: 2 } });
   });
 
   test("shows each message id once, live or recovered", () => {
@@ -249,7 +265,14 @@ describe("recovery", () => {
     socket.receive(message("lobby", 1, { text: "first of the new epoch" }));
     assert.deepEqual(
       events.of("joined").at(-1),
-      { room: "lobby", members: ["Ada"], recovered: false, recovering: true, epoch: "e2", offset: 0 },
+      {
+        room: "lobby",
+        members: [{ user: "u-ada", name: "Ada" }],
+        recovered: false,
+        recovering: true,
+        epoch: "e2",
+        offset: 0,
+      },
     );
     assert.equal(events.of("message").at(-1).text, "first of the new epoch");
     socket.drop();
@@ -259,14 +282,16 @@ describe("recovery", () => {
     assert.deepEqual(again.sent[0].since, { epoch: "e2", offset: 1 });
   });
 
-  test("keeps the presence list from joined and member events", () => {
+  test("keeps the presence list by user from joined and member events", () => {
     const { events, socket } = connectedClient();
-    socket.receive({ type: "member_joined", room: "lobby", name: "Bob" });
-    socket.receive({ type: "member_joined", room: "lobby", name: "Cy" });
-    socket.receive({ type: "member_left", room: "lobby", name: "Bob" });
+    socket.receive({ type: "member_joined", room: "lobby", user: "u-bob", name: "Bob" });
+    socket.receive({ type: "member_joined", room: "lobby", user: "u-cy", name: "Cy" });
+    // Another user of the same name elsewhere does not remove Bob.
+    socket.receive({ type: "member_left", room: "lobby", user: "u-other", name: "Bob" });
+    socket.receive({ type: "member_left", room: "lobby", user: "u-bob", name: "Bob" });
     assert.deepEqual(
-      events.of("presence").map((p) => p.members),
-      [["Ada"], ["Ada", "Bob"], ["Ada", "Bob", "Cy"], ["Ada", "Cy"]],
+      events.of("presence").map((p) => p.members.map((m) => m.name)),
+      [["Ada"], ["Ada", "Bob"], ["Ada", "Bob", "Cy"], ["Ada", "Bob", "Cy"], ["Ada", "Cy"]],
     );
   });
 });
@@ -278,7 +303,7 @@ describe("posting", () => {
     assert.match(ref, /^[0-9a-f]{24}$/);
     assert.notEqual(client.post("lobby", "again"), ref);
     assert.deepEqual(socket.sent.at(-2), { type: "post", room: "lobby", text: "hi", ref });
-    socket.receive(message("lobby", 1, { name: "Ada", text: "hi", ref }));
+    socket.receive(mine("lobby", 1, { text: "hi", ref }));
     assert.deepEqual(events.of("sent").map((s) => s.ref), [ref]);
     // The message comes before the settlement, so a UI can swap them.
     assert.equal(events.of("message").length, 1);
@@ -304,7 +329,7 @@ describe("posting", () => {
     mock.timers.tick(10_000);
     const again = ScriptedSocket.last();
     again.open();
-    const stored = message("lobby", 1, { name: "Ada", text: "stored before the drop", ref });
+    const stored = mine("lobby", 1, { text: "stored before the drop", ref });
     again.receive(joined("lobby", "Ada", { offset: 1, recovered: true, history: [stored] }));
     assert.equal(again.sent.filter((f) => f.type === "post").length, 0);
     assert.deepEqual(events.of("sent").map((s) => s.ref), [ref]);
@@ -321,11 +346,15 @@ describe("posting", () => {
     assert.deepEqual(again.sent.at(-1), { type: "post", room: "lobby", text: "lost in the drop", ref });
   });
 
-  test("a message from someone else with the same ref settles nothing", () => {
+  test("a message from another user with the same ref settles nothing, even under my name", () => {
     const { client, events, socket } = connectedClient();
     const ref = client.post("lobby", "mine");
-    socket.receive(message("lobby", 1, { name: "Eve", text: "forged", ref }));
+    socket.receive(message("lobby", 1, { user: "u-eve", name: "Ada", text: "forged", ref }));
     assert.deepEqual(events.of("sent"), []);
+    assert.equal(events.of("message").at(-1).mine, false);
+    socket.receive(mine("lobby", 2, { text: "mine", ref }));
+    assert.deepEqual(events.of("sent").map((s) => s.ref), [ref]);
+    assert.equal(events.of("message").at(-1).mine, true);
   });
 
   test("a refused post is reported failed with the server's reason", () => {
@@ -361,5 +390,75 @@ describe("posting", () => {
     assert.equal(client.state, "reconnecting");
     mock.timers.tick(10_000);
     assert.equal(ScriptedSocket.all.length, 2);
+  });
+});
+
+describe("tokens", () => {
+  test("offers the token as a second subprotocol", () => {
+    const token = tokenExpiring(4_000_000_000);
+    const client = new DuplexClient("ws://test/ws", { token });
+    client.connect();
+    assert.deepEqual(ScriptedSocket.last().protocols, [SUBPROTOCOL, TOKEN_PREFIX + token]);
+    assert.equal(tokenExpiry(token), 4_000_000_000_000);
+    assert.equal(tokenExpiry("garbage"), null);
+  });
+
+  test("an expired token is refreshed before the reconnect", async () => {
+    const now = Date.now() / 1000;
+    const old = tokenExpiring(Math.floor(now) + 60);
+    const fresh = tokenExpiring(Math.floor(now) + 3600);
+    let calls = 0;
+    const refreshToken = async () => {
+      calls += 1;
+      return fresh;
+    };
+    const { socket } = connectedClient({ token: old, refreshToken, minDelayMs: 100, maxDelayMs: 100 });
+    assert.equal(calls, 0, "a fresh token is used as is");
+    mock.timers.tick(120_000); // the token expired meanwhile
+    socket.drop();
+    mock.timers.tick(100);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(calls, 1);
+    assert.deepEqual(ScriptedSocket.last().protocols, [SUBPROTOCOL, TOKEN_PREFIX + fresh]);
+  });
+
+  test("a connection refused before it opened gets a fresh token next time", async () => {
+    const token = tokenExpiring(4_000_000_000);
+    let calls = 0;
+    const client = new DuplexClient("ws://test/ws", {
+      token,
+      refreshToken: async () => {
+        calls += 1;
+        return tokenExpiring(4_000_000_001);
+      },
+      minDelayMs: 100,
+      maxDelayMs: 100,
+    });
+    client.connect();
+    ScriptedSocket.last().drop(); // refused (a 401 looks like this to a page)
+    mock.timers.tick(100);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(calls, 1);
+    assert.equal(ScriptedSocket.all.length, 2);
+  });
+});
+
+describe("sockets given up on", () => {
+  test("frames from a replaced socket change nothing", () => {
+    const { client, events, socket } = connectedClient();
+    client.connect(); // e.g. back from the back/forward cache
+    assert.equal(socket.closedWith?.code, 1000, "the replaced socket is closed");
+    socket.receive(message("lobby", 1, { text: "late" }));
+    socket.drop();
+    assert.deepEqual(events.of("message"), []);
+    assert.equal(ScriptedSocket.all.length, 2, "and its close reconnects nothing");
+  });
+
+  test("frames after an unanswered post gave up on a socket change nothing", () => {
+    const { client, events, socket } = connectedClient({ ackTimeoutMs: 3_000 });
+    client.post("lobby", "into the void");
+    mock.timers.tick(4_000);
+    socket.receive(message("lobby", 1, { text: "too late" }));
+    assert.deepEqual(events.of("message"), []);
   });
 });

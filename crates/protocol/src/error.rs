@@ -42,7 +42,7 @@ pub enum ErrorCode {
     /// confusable reduction); or the joiner is in the room under another
     /// name on another connection.
     NameTaken,
-    /// The connection sends joins or posts faster than its budget allows
+    /// The connection sends frames faster than its budget allows
     /// (`max_frames_per_second` and `frame_burst`); the request was not
     /// carried out. Sustained excess closes the connection with 1008.
     RateLimited,

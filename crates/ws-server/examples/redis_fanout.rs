@@ -33,6 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let redis = testkit::RedisServer::start().await;
 
+    let secret = protocol::Secret::generate();
     let shutdown = CancellationToken::new();
     let mut urls = Vec::new();
     for _ in 0..2 {
@@ -42,25 +43,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             engine: EngineKind::Redis,
             redis_url: redis.url(),
             max_connections: 100_000,
+            secret: secret.clone(),
+            // A benchmark floods on purpose.
+            max_frames_per_second: u32::MAX,
+            frame_burst: u32::MAX,
             ..Settings::default()
         };
         tokio::spawn(ws_server::serve_chat(listener, settings, shutdown.clone()));
     }
 
-    let join = |name: String| {
-        serde_json::json!({"type": "join", "room": "bench", "name": name}).to_string()
+    let signing = protocol::Secret::new(&secret)?;
+    // A member token per client, presented as non-browser clients do.
+    let connect = |url: &str, name: String| {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let claims = protocol::Claims::new(
+            protocol::UserId::new(name.clone()).map_err(|e| e.to_string())?,
+            protocol::DisplayName::new(name).map_err(|e| e.to_string())?,
+            protocol::Role::Member,
+            3600,
+        );
+        let token = protocol::token::sign(&claims, &signing);
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        let bearer = format!("Bearer {token}").parse().map_err(|e| format!("{e}"))?;
+        request.headers_mut().insert("Authorization", bearer);
+        Ok::<_, String>(request)
     };
+    let join = serde_json::json!({"type": "join", "room": "bench"}).to_string();
     let mut readers = Vec::new();
     for i in 0..subscribers {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&urls[i % 2]).await?;
-        ws.send(Message::text(join(format!("s{i}")))).await?;
+        let request = connect(&urls[i % 2], format!("s{i}"))?;
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+        ws.send(Message::text(join.clone())).await?;
         wait_for(&mut ws, "\"type\":\"joined\"").await?;
         readers.push(ws);
     }
     let mut posters = Vec::new();
     for i in 0..publishers {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&urls[i % 2]).await?;
-        ws.send(Message::text(join(format!("p{i}")))).await?;
+        let request = connect(&urls[i % 2], format!("p{i}"))?;
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+        ws.send(Message::text(join.clone())).await?;
         wait_for(&mut ws, "\"type\":\"joined\"").await?;
         posters.push(ws);
     }

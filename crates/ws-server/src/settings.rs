@@ -58,12 +58,13 @@ pub struct Settings {
     /// A file holding `secret` (surrounding whitespace ignored), read at
     /// start when `secret` is empty: how container secrets are passed.
     pub secret_file: Option<PathBuf>,
-    /// Joins and posts one connection may send per second, sustained; each
-    /// over budget gets `rate_limited`.
+    /// Frames one connection may send per second, sustained (whatever they
+    /// hold, refused ones too: answering them is work); each over budget
+    /// gets `rate_limited`.
     pub max_frames_per_second: u32,
-    /// Joins and posts one connection may send at once, above the sustained
-    /// rate. A join costs [`JOIN_COST`] of them, since it may send the
-    /// room's history.
+    /// Frames one connection may send at once, above the sustained rate. A
+    /// join costs [`JOIN_COST`] of them, since it may send the room's
+    /// history.
     pub frame_burst: u32,
     /// Requests refused with `rate_limited` in a row before the connection
     /// is closed with 1008 (policy violation): a client that ignores the

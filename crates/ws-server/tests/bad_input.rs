@@ -56,6 +56,10 @@ fn bad_frames() -> Vec<(Message, &'static str)> {
             "invalid_name",
         ),
         (
+            text(json!({"type": "publish", "room": "lobby", "name": "Ada\u{3164}", "text": "t"})),
+            "invalid_name",
+        ),
+        (
             text(json!({"type": "post", "room": "elsewhere", "text": "hi"})),
             "not_joined",
         ),

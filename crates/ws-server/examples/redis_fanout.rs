@@ -64,7 +64,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         let token = protocol::token::sign(&claims, &signing);
         let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-        let bearer = format!("Bearer {token}").parse().map_err(|e| format!("{e}"))?;
+        let bearer = format!("Bearer {token}")
+            .parse()
+            .map_err(|e| format!("{e}"))?;
         request.headers_mut().insert("Authorization", bearer);
         Ok::<_, String>(request)
     };

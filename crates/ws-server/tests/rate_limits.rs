@@ -82,3 +82,16 @@ async fn a_join_costs_more_than_a_post() {
     }
     ada.post_acked("one", "a post still fits").await;
 }
+
+#[tokio::test]
+async fn service_connections_are_not_rate_limited() {
+    let server = start_server_with(tight).await;
+    let mut service = Client::connect_service(&server).await;
+    for i in 0..30 {
+        service
+            .send_json(json!({"type": "publish", "room": "news", "name": "News",
+                              "text": format!("n{i}"), "ref": format!("p{i}")}))
+            .await;
+        assert!(matches!(service.recv().await, ServerMessage::Ack { .. }), "publish {i}");
+    }
+}

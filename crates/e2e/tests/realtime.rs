@@ -97,7 +97,7 @@ async fn the_page_recovers_by_itself_after_the_ws_server_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_announcement_from_the_start_page_reaches_the_room() {
+async fn an_operator_announcement_reaches_the_room() {
     let pages = TwoPages::open("news").await;
     let admin = pages.driver.browser().await;
     admin.goto(&pages.stack.localhost("/")).await.unwrap();
@@ -107,6 +107,13 @@ async fn an_announcement_from_the_start_page_reaches_the_room() {
     )
     .await;
 
+    // Announcing is for the operator: sign in with the API key first.
+    admin
+        .goto(&pages.stack.localhost("/announce"))
+        .await
+        .unwrap();
+    type_into(&admin, "operator-key", common::API_KEY).await;
+    click(&admin, "operator-sign-in").await;
     type_into(&admin, "announce-room", "news").await;
     type_into(&admin, "announce-text", "cake in the kitchen").await;
     click(&admin, "announce-button").await;

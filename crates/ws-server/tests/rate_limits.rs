@@ -92,6 +92,9 @@ async fn service_connections_are_not_rate_limited() {
             .send_json(json!({"type": "publish", "room": "news", "name": "News",
                               "text": format!("n{i}"), "ref": format!("p{i}")}))
             .await;
-        assert!(matches!(service.recv().await, ServerMessage::Ack { .. }), "publish {i}");
+        assert!(
+            matches!(service.recv().await, ServerMessage::Ack { .. }),
+            "publish {i}"
+        );
     }
 }

@@ -18,6 +18,12 @@ use tokio_util::sync::CancellationToken;
 /// milliseconds; this only turns a hang into a readable failure.
 pub const UI_DEADLINE: Duration = Duration::from_secs(20);
 
+/// The secret both servers share in these tests.
+pub const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0";
+
+/// The operator's API key in these tests.
+pub const API_KEY: &str = "e2e-api-key-e2e-api-key-e2e-api-key";
+
 /// The line to run when the browser is missing.
 const INSTALL_HINT: &str = "apt-get install -y chromium chromium-driver";
 
@@ -35,19 +41,28 @@ impl Stack {
     /// ws-server allows both origins the app-server can be reached by:
     /// `http://localhost:PORT` and `http://127.0.0.1:PORT`.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Stack::start`] with the app-server's settings adjusted by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut app_server::Settings)) -> Self {
         let app_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let app_port = app_listener.local_addr().unwrap().port();
         let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws_port = ws_listener.local_addr().unwrap().port();
 
         let ws_url = format!("ws://127.0.0.1:{ws_port}/ws");
-        let app_settings = app_server::Settings {
+        let mut app_settings = app_server::Settings {
             port: 0,
             public_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public")),
             ws_url: ws_url.clone(),
             ws_service_url: ws_url,
+            secret: SECRET.to_owned(),
+            api_key: API_KEY.to_owned(),
+            public_origin: format!("http://localhost:{app_port}"),
             ..app_server::Settings::default()
         };
+        adjust(&mut app_settings);
         let mut stack = Self {
             app_port,
             ws_port,
@@ -70,6 +85,7 @@ impl Stack {
                 format!("http://localhost:{}", self.app_port),
                 format!("http://127.0.0.1:{}", self.app_port),
             ],
+            secret: SECRET.to_owned(),
             ..ws_server::Settings::default()
         };
         let shutdown = CancellationToken::new();
@@ -370,6 +386,7 @@ impl ScaledStack {
                     format!("http://localhost:{app_port}"),
                     format!("http://127.0.0.1:{app_port}"),
                 ],
+                secret: SECRET.to_owned(),
                 ..ws_server::Settings::default()
             };
             let shutdown = CancellationToken::new();
@@ -382,6 +399,9 @@ impl ScaledStack {
             ws_url: urls[0].clone(),
             ws_urls: urls.clone(),
             ws_service_url: urls[0].clone(),
+            secret: SECRET.to_owned(),
+            api_key: API_KEY.to_owned(),
+            public_origin: format!("http://localhost:{app_port}"),
             ..app_server::Settings::default()
         };
         let server = app_server::server(app_listener, app_settings).unwrap();

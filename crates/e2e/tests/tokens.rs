@@ -2,6 +2,8 @@
 //! the app-server minted for it, and fetches a fresh one before it
 //! reconnects once that token is about to expire.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

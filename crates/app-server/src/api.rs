@@ -7,9 +7,7 @@
 //! the codes of the WebSocket protocol where they apply (`invalid_room`,
 //! `invalid_name`, `invalid_text`, `text_too_long`) and these of the API's
 //! own: `invalid_json`, `unsupported_media_type`, `payload_too_large`,
-//! `ws_unavailable` (503), `ws_rate_limited` (503 with `Retry-After: 1`:
-//! the ws-server's per-connection budget of this server's one service
-//! connection is spent), `ws_timeout` (504), `ws_refused` (502),
+//! `ws_unavailable` (503), `ws_timeout` (504), `ws_refused` (502),
 //! `ws_interrupted` (502: the connection dropped after the request was sent,
 //! so it may or may not have been carried out).
 
@@ -61,10 +59,6 @@ impl ApiError {
             Self::Body { code, .. } => code,
             Self::Publish(PublishError::Unavailable) => "ws_unavailable",
             Self::Publish(PublishError::Timeout) => "ws_timeout",
-            Self::Publish(PublishError::Refused {
-                code: ErrorCode::RateLimited,
-                ..
-            }) => "ws_rate_limited",
             Self::Publish(PublishError::Refused { .. }) => "ws_refused",
             Self::Publish(PublishError::Interrupted) => "ws_interrupted",
         }
@@ -90,10 +84,6 @@ impl ResponseError for ApiError {
             Self::Body { status, .. } => *status,
             Self::Publish(PublishError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Publish(PublishError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Publish(PublishError::Refused {
-                code: ErrorCode::RateLimited,
-                ..
-            }) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Publish(PublishError::Refused { .. } | PublishError::Interrupted) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -101,12 +91,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        if self.code() == "ws_rate_limited" {
-            // The ws-server's budget refills every second.
-            response.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
-        }
-        response.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        HttpResponse::build(self.status_code()).json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
     }
 }
 

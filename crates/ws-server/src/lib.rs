@@ -17,6 +17,7 @@
 pub mod chat;
 pub mod component;
 mod connection;
+mod connection_id;
 pub mod engine;
 pub mod origin;
 pub mod server;

@@ -1,7 +1,6 @@
 //! The accept loop: limits, connection ids, and shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use log::{error, info};
@@ -12,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::component::Component;
 use crate::connection::{self, Context};
+use crate::connection_id;
 use crate::settings::Settings;
 
 /// The first wait after a failed `accept()`; it doubles up to
@@ -37,7 +37,6 @@ pub async fn run<C: Component>(
     let settings = Arc::new(settings);
     let limit = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     let tracker = TaskTracker::new();
-    let next_id = AtomicU64::new(1);
     let mut backoff = FIRST_ACCEPT_BACKOFF;
 
     loop {
@@ -68,7 +67,7 @@ pub async fn run<C: Component>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let id = connection_id::next();
         let cx = Context {
             component: Arc::clone(&component),
             settings: Arc::clone(&settings),

@@ -2,27 +2,32 @@
 //! writer task that owns the socket's sink and drains the connection's
 //! bounded outbox.
 
+use std::fmt;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use log::{debug, info, warn};
-use protocol::{CloseCode, SUBPROTOCOL};
+use log::{Level, debug, info, log};
+use protocol::CloseCode;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{Extensions, HeaderValue, StatusCode, header};
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::handshake::server::Request;
+use tokio_tungstenite::tungstenite::http::{Extensions, HeaderValue, header};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Bytes, Message, error::CapacityError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::component::{Component, Connection, ConnectionError, ConnectionId, Outbox, Rejection};
+use crate::component::{Component, Connection, ConnectionError, ConnectionId, Outbox};
+use crate::handshake::{self, Failure, Refusal};
+use crate::log_limit::{LogLimit, Verdict};
 use crate::settings::Settings;
+use crate::untrusted::{Untrusted, untrusted_bytes};
 
 /// How long the server waits, after deciding to close, for its close frame
 /// to be written and for the client to answer it. Reading until the client
@@ -54,66 +59,32 @@ pub(crate) struct Context<C> {
     pub settings: Arc<Settings>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
+    /// Handshake failures are the client's doing, so their log lines share
+    /// one budget (see [`LogLimit`]).
+    pub handshake_log: Arc<LogLimit>,
 }
 
 /// Serves one TCP connection from handshake to close.
 pub(crate) async fn serve<C: Component>(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     id: ConnectionId,
     cx: Context<C>,
 ) {
-    let mut origin = None;
-    let mut rejection = None;
     let mut extensions = Extensions::new();
+    let Some(upgraded) = http_phase(&mut stream, peer, &mut extensions, &cx).await else {
+        return;
+    };
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(cx.settings.max_frame_bytes))
         .max_frame_size(Some(cx.settings.max_frame_bytes));
-    // tungstenite fixes the callback's error type to a whole HTTP response.
-    #[allow(clippy::result_large_err)]
-    let callback = |request: &Request, response: Response| {
-        origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        check_handshake(
-            &*cx.component,
-            &cx.settings,
-            request,
-            response,
-            &mut extensions,
-        )
-        .map_err(|r| {
-            let response = error_response(&r);
-            rejection = Some(r);
-            response
-        })
-    };
-    let handshake = tokio::time::timeout(
-        cx.settings.handshake_timeout,
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config)),
-    )
-    .await;
-    let ws = match handshake {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            match rejection {
-                Some(r) => warn!(
-                    "handshake from {peer} refused with {}: {}",
-                    r.status, r.reason
-                ),
-                None => info!("handshake from {peer} failed: {e}"),
-            }
-            return;
-        }
-        Err(_) => {
-            info!("handshake from {peer} timed out");
-            return;
-        }
-    };
-    let origin = origin.as_deref().unwrap_or("none");
-    info!("connection {id} opened from {peer} (origin {origin})");
+    let ws =
+        WebSocketStream::from_partially_read(stream, upgraded.rest, Role::Server, Some(ws_config))
+            .await;
+    info!(
+        "connection {id} opened from {peer} (origin {})",
+        upgraded.origin.as_deref().unwrap_or("none")
+    );
 
     let (sink, mut stream) = ws.split();
     let (sender, outbox_rx) = mpsc::channel(cx.settings.outbox_capacity);
@@ -144,43 +115,132 @@ pub(crate) async fn serve<C: Component>(
     info!("connection {id} from {peer} closed: {reason}");
 }
 
-/// The handshake-phase checks: path, the component's own checks (Origin),
-/// then subprotocol selection.
-fn check_handshake<C: Component>(
-    component: &C,
-    settings: &Settings,
-    request: &Request,
-    mut response: Response,
-    extensions: &mut Extensions,
-) -> Result<Response, Rejection> {
-    if request.uri().path() != settings.path {
-        return Err(Rejection::new(
-            404,
-            format!("no WebSocket endpoint at {}", request.uri().path()),
-        ));
-    }
-    component.on_handshake(request, extensions)?;
-    if let Some(offered) = request.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
-        let offered = offered.to_str().unwrap_or_default();
-        if !offered.split(',').any(|p| p.trim() == SUBPROTOCOL) {
-            return Err(Rejection::new(
-                400,
-                format!("unsupported subprotocol {offered:?}; this server speaks {SUBPROTOCOL}"),
-            ));
-        }
-        response.headers_mut().insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(SUBPROTOCOL),
-        );
-    }
-    Ok(response)
+/// What the HTTP phase hands to the WebSocket phase.
+struct Upgraded {
+    /// What the client sent after its request head.
+    rest: Vec<u8>,
+    /// The request's `Origin`, escaped for the log.
+    origin: Option<String>,
 }
 
-fn error_response(rejection: &Rejection) -> ErrorResponse {
-    let mut response = ErrorResponse::new(Some(rejection.reason.clone()));
-    *response.status_mut() =
-        StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::FORBIDDEN);
-    response
+/// Reads the upgrade request and answers it: a `101` (then `Some`), or a
+/// refusal, written before the socket is closed (then `None`). The head
+/// must arrive within `handshake_timeout`; the checks, in order: the
+/// request itself ([`handshake::read_head`], [`handshake::check_upgrade`]),
+/// the path (404), the component's `on_handshake`, the subprotocol.
+async fn http_phase<C: Component>(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    extensions: &mut Extensions,
+    cx: &Context<C>,
+) -> Option<Upgraded> {
+    let head =
+        match tokio::time::timeout(cx.settings.handshake_timeout, handshake::read_head(stream))
+            .await
+        {
+            Ok(Ok(head)) => head,
+            Ok(Err(Failure::Refused(refusal))) => {
+                log_refusal(cx, peer, None, &refusal);
+                handshake::refuse(stream, &refusal).await;
+                return None;
+            }
+            Ok(Err(Failure::Gone(e))) => {
+                log_handshake(
+                    cx,
+                    Level::Info,
+                    format_args!("handshake from {peer} failed: {e}"),
+                );
+                return None;
+            }
+            Err(_) => {
+                let refusal = Refusal::new(
+                    408,
+                    format!(
+                        "the request did not arrive within {:?}",
+                        cx.settings.handshake_timeout
+                    ),
+                );
+                log_refusal(cx, peer, None, &refusal);
+                handshake::refuse(stream, &refusal).await;
+                return None;
+            }
+        };
+    let request = &head.request;
+    let (key, subprotocol) = match check_request(request, &cx.settings, &*cx.component, extensions)
+    {
+        Ok(accepted) => accepted,
+        Err(refusal) => {
+            log_refusal(cx, peer, Some(request.uri().path()), &refusal);
+            handshake::refuse(stream, &refusal).await;
+            return None;
+        }
+    };
+    let accepted = tokio::time::timeout(
+        handshake::ANSWER_TIMEOUT,
+        handshake::accept(stream, key, subprotocol),
+    )
+    .await;
+    if let Err(e) = accepted.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())) {
+        log_handshake(
+            cx,
+            Level::Info,
+            format_args!("handshake from {peer} failed: {e}"),
+        );
+        return None;
+    }
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .map(|v| untrusted_bytes(v.as_bytes()));
+    Some(Upgraded {
+        rest: head.rest,
+        origin,
+    })
+}
+
+/// The checks of an upgrade request after it was read: the protocol's
+/// own, the path, the component's, then the subprotocol. Returns the key
+/// to answer and the subprotocol to select.
+fn check_request<'r, C: Component>(
+    request: &'r Request,
+    settings: &Settings,
+    component: &C,
+    extensions: &mut Extensions,
+) -> Result<(&'r HeaderValue, Option<&'static str>), Refusal> {
+    let key = handshake::check_upgrade(request)?;
+    if request.uri().path() != settings.path {
+        return Err(Refusal::new(404, "no WebSocket endpoint at this path"));
+    }
+    component.on_handshake(request, extensions)?;
+    Ok((key, handshake::select_subprotocol(request)?))
+}
+
+/// Logs a refused handshake; the reason, which may quote the client, and
+/// the path go through [`Untrusted`].
+fn log_refusal<C>(cx: &Context<C>, peer: SocketAddr, path: Option<&str>, refusal: &Refusal) {
+    let path = path
+        .map(|p| format!(" (path {})", Untrusted(p)))
+        .unwrap_or_default();
+    log_handshake(
+        cx,
+        Level::Warn,
+        format_args!(
+            "handshake from {peer} refused with {}: {}{path}",
+            refusal.status,
+            Untrusted(&refusal.reason)
+        ),
+    );
+}
+
+/// Writes one handshake line at `level` if the budget allows, preceded by
+/// the count of lines left out before it.
+fn log_handshake<C>(cx: &Context<C>, level: Level, line: fmt::Arguments<'_>) {
+    if let Verdict::Write { suppressed_before } = cx.handshake_log.admit(Instant::now()) {
+        if suppressed_before > 0 {
+            info!("{suppressed_before} more handshake failures were not logged");
+        }
+        log!(level, "{line}");
+    }
 }
 
 /// Reads frames until the connection should end, and says why.

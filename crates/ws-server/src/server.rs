@@ -6,12 +6,14 @@ use std::time::Duration;
 use log::{error, info};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::component::Component;
 use crate::connection::{self, Context};
 use crate::connection_id;
+use crate::log_limit::{self, LogLimit};
 use crate::settings::Settings;
 
 /// The first wait after a failed `accept()`; it doubles up to
@@ -37,6 +39,11 @@ pub async fn run<C: Component>(
     let settings = Arc::new(settings);
     let limit = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     let tracker = TaskTracker::new();
+    let handshake_log = Arc::new(LogLimit::new(Instant::now()));
+    tracker.spawn(report_suppressed(
+        Arc::clone(&handshake_log),
+        shutdown.clone(),
+    ));
     let mut backoff = FIRST_ACCEPT_BACKOFF;
 
     loop {
@@ -73,6 +80,7 @@ pub async fn run<C: Component>(
             settings: Arc::clone(&settings),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
+            handshake_log: Arc::clone(&handshake_log),
         };
         tracker.spawn(async move {
             connection::serve(stream, peer, id, cx).await;
@@ -88,4 +96,21 @@ pub async fn run<C: Component>(
     );
     tracker.wait().await;
     info!("shutdown complete");
+}
+
+/// Says, once a window is over, how many handshake lines its budget left
+/// out, so that a burst that simply stops is still summed up.
+async fn report_suppressed(log: Arc<LogLimit>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(log_limit::WINDOW);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let suppressed = log.take_suppressed(Instant::now());
+                if suppressed > 0 {
+                    info!("{suppressed} more handshake failures were not logged");
+                }
+            }
+        }
+    }
 }

@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::component::{Component, Connection, ConnectionError, ConnectionId, Outbox};
 use crate::handshake::{self, Failure, Refusal};
 use crate::log_limit::{LogLimit, Verdict};
+use crate::server::IpSlot;
 use crate::settings::Settings;
 use crate::untrusted::{Untrusted, untrusted_bytes};
 
@@ -69,10 +70,12 @@ pub(crate) async fn serve<C: Component>(
     mut stream: TcpStream,
     peer: SocketAddr,
     id: ConnectionId,
+    slot: Option<IpSlot>,
     cx: Context<C>,
 ) {
     let mut extensions = Extensions::new();
-    let Some(upgraded) = http_phase(&mut stream, peer, &mut extensions, &cx).await else {
+    let admitted = slot.is_some();
+    let Some(upgraded) = http_phase(&mut stream, peer, admitted, &mut extensions, &cx).await else {
         return;
     };
     let ws_config = WebSocketConfig::default()
@@ -112,6 +115,10 @@ pub(crate) async fn serve<C: Component>(
         })
         .await;
     }
+    // The address's share goes back before the socket closes, so that a
+    // client that saw its connection end can open the next one at once.
+    drop(slot);
+    drop(stream);
     info!("connection {id} from {peer} closed: {reason}");
 }
 
@@ -126,11 +133,14 @@ struct Upgraded {
 /// Reads the upgrade request and answers it: a `101` (then `Some`), or a
 /// refusal, written before the socket is closed (then `None`). The head
 /// must arrive within `handshake_timeout`; the checks, in order: the
-/// request itself ([`handshake::read_head`], [`handshake::check_upgrade`]),
-/// the path (404), the component's `on_handshake`, the subprotocol.
+/// request's syntax ([`handshake::read_head`]), the client address's
+/// connection limit (429 unless `admitted`), the protocol
+/// ([`handshake::check_upgrade`]), the path (404), the component's
+/// `on_handshake`, the subprotocol.
 async fn http_phase<C: Component>(
     stream: &mut TcpStream,
     peer: SocketAddr,
+    admitted: bool,
     extensions: &mut Extensions,
     cx: &Context<C>,
 ) -> Option<Upgraded> {
@@ -166,6 +176,18 @@ async fn http_phase<C: Component>(
             }
         };
     let request = &head.request;
+    if !admitted {
+        let refusal = Refusal::new(
+            429,
+            format!(
+                "too many connections from your address (at most {})",
+                cx.settings.max_connections_per_ip
+            ),
+        );
+        log_refusal(cx, peer, Some(request.uri().path()), &refusal);
+        handshake::refuse(stream, &refusal).await;
+        return None;
+    }
     let (key, subprotocol) = match check_request(request, &cx.settings, &*cx.component, extensions)
     {
         Ok(accepted) => accepted,

@@ -6,6 +6,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -42,7 +43,9 @@ type Stream = SplitStream<WebSocketStream<TcpStream>>;
 /// Why a connection's read loop ended.
 #[derive(Debug)]
 enum Exit {
-    /// The client sent a close frame; tungstenite answers it.
+    /// The client sent a close frame. tungstenite has queued its answer
+    /// already (see [`write_loop`]); the frame is as tungstenite read it,
+    /// with a code RFC 6455 does not allow replaced by 1002.
     ClientClosed(Option<CloseFrame>),
     /// The socket ended without a close frame.
     Eof,
@@ -96,17 +99,27 @@ pub(crate) async fn serve<C: Component>(
         max_bytes: cx.settings.outbox_max_bytes,
     };
     let conn = Connection::new(id, peer, outbox, extensions);
-    let writer = cx.tracker.spawn(write_loop(sink, outbox_rx, conn.clone()));
+    let client_closed = Arc::new(AtomicBool::new(false));
+    let writer = cx.tracker.spawn(write_loop(
+        sink,
+        outbox_rx,
+        conn.clone(),
+        Arc::clone(&client_closed),
+    ));
 
     cx.component.on_open(&conn).await;
     let exit = read_loop(&mut stream, &conn, &cx).await;
+    // The close frame goes out first, so that the client's answer, or ours
+    // to its close frame, does not wait for the callbacks.
+    if matches!(exit, Exit::ClientClosed(_)) {
+        client_closed.store(true, Ordering::Release);
+    }
+    let (code, reason) = close_for(&exit, &conn, &cx.settings);
+    conn.close(code, reason.clone());
     if let Exit::Failed(error) = &exit {
         cx.component.on_error(&conn, error).await;
     }
     cx.component.on_close(&conn).await;
-
-    let (code, reason) = close_for(&exit, &conn, &cx.settings);
-    conn.close(code, reason.clone());
     let _ = writer.await;
     if matches!(exit, Exit::Closed | Exit::Shutdown | Exit::Failed(_)) {
         // Wait for the client's answering close frame (see CLOSE_TIMEOUT).
@@ -305,11 +318,19 @@ async fn read_loop<C: Component>(stream: &mut Stream, conn: &Connection, cx: &Co
 /// The close code and reason for a connection that ended with `exit`.
 fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode, String) {
     match exit {
+        // What tungstenite answers, for the log: the client's frame echoed.
         Exit::ClientClosed(Some(frame)) => (
             CloseCode(frame.code.into()),
-            format!("client closed ({} {})", u16::from(frame.code), frame.reason),
+            format!(
+                "client closed ({} {})",
+                u16::from(frame.code),
+                Untrusted(&frame.reason)
+            ),
         ),
-        Exit::ClientClosed(None) => (CloseCode::NORMAL, "client closed".to_owned()),
+        Exit::ClientClosed(None) => (
+            CloseCode::NORMAL,
+            "client closed (no code; answered with an empty close frame)".to_owned(),
+        ),
         Exit::Eof => (CloseCode::NORMAL, "connection dropped".to_owned()),
         Exit::Closed => conn.close_request().map_or_else(
             || (CloseCode::NORMAL, "closed by server".to_owned()),
@@ -337,9 +358,15 @@ fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode,
 }
 
 /// Owns the sink: writes queued frames, batching whatever is already queued
-/// into one flush, until the connection is asked to close; then sends the
-/// close frame.
-async fn write_loop(mut sink: Sink, mut outbox: mpsc::Receiver<Message>, conn: Connection) {
+/// into one flush, until the connection is asked to close; then ends the
+/// close handshake: with the server's close frame, or, when
+/// `client_closed`, with the answer to the client's.
+async fn write_loop(
+    mut sink: Sink,
+    mut outbox: mpsc::Receiver<Message>,
+    conn: Connection,
+    client_closed: Arc<AtomicBool>,
+) {
     loop {
         let first = tokio::select! {
             biased;
@@ -372,7 +399,16 @@ async fn write_loop(mut sink: Sink, mut outbox: mpsc::Receiver<Message>, conn: C
             break;
         }
     }
-    if let Some(request) = conn.close_request() {
+    if client_closed.load(Ordering::Acquire) {
+        // tungstenite queued its answer when it read the client's close
+        // frame (RFC 6455, 5.5.1): the client's code and reason echoed, 1002
+        // for a code that section 7.4 does not allow on the wire, and an
+        // empty close frame for one without a code. It sends that answer
+        // on the next write or flush, refuses any other close frame after
+        // it (`SendAfterClosing`), and a frame it never flushes is never
+        // sent: so this flush, and nothing else, answers the client.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.flush()).await;
+    } else if let Some(request) = conn.close_request() {
         // The reason must fit in a control frame (125 bytes with the code).
         let mut reason = request.reason.clone();
         while reason.len() > 123 {

@@ -48,9 +48,12 @@ impl Rejection {
 /// Why a connection failed, as passed to [`Component::on_error`].
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
-    /// The WebSocket layer failed: I/O, protocol violation, oversized frame.
+    /// Reading failed: I/O, protocol violation, oversized frame.
     #[error(transparent)]
     WebSocket(#[from] tungstenite::Error),
+    /// Writing to the client failed (the socket broke under a frame).
+    #[error("writing to the client failed: {0}")]
+    Write(tungstenite::Error),
     /// The client answered no ping within the client timeout.
     #[error("no frame or pong from the client within the timeout")]
     Timeout,

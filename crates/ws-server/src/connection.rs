@@ -5,8 +5,8 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -30,6 +30,11 @@ use crate::log_limit::{LogLimit, Verdict};
 use crate::server::IpSlot;
 use crate::settings::Settings;
 use crate::untrusted::{Untrusted, untrusted_bytes};
+
+/// The close code after a failed write (1011, internal error), should the
+/// close frame still get through: the server could not deliver, and the
+/// client did nothing wrong.
+const WRITE_FAILED: CloseCode = CloseCode(1011);
 
 /// How long the server waits, after deciding to close, for its close frame
 /// to be written and for the client to answer it. Reading until the client
@@ -99,20 +104,27 @@ pub(crate) async fn serve<C: Component>(
         max_bytes: cx.settings.outbox_max_bytes,
     };
     let conn = Connection::new(id, peer, outbox, extensions);
-    let client_closed = Arc::new(AtomicBool::new(false));
+    let ending = Arc::new(Ending::default());
     let writer = cx.tracker.spawn(write_loop(
         sink,
         outbox_rx,
         conn.clone(),
-        Arc::clone(&client_closed),
+        Arc::clone(&ending),
     ));
 
     cx.component.on_open(&conn).await;
-    let exit = read_loop(&mut stream, &conn, &cx).await;
+    let exit = match read_loop(&mut stream, &conn, &cx).await {
+        // The writer closes the connection when a write fails, after
+        // recording why.
+        Exit::Closed => ending
+            .take_write_failure()
+            .map_or(Exit::Closed, |e| Exit::Failed(ConnectionError::Write(e))),
+        exit => exit,
+    };
     // The close frame goes out first, so that the client's answer, or ours
     // to its close frame, does not wait for the callbacks.
     if matches!(exit, Exit::ClientClosed(_)) {
-        client_closed.store(true, Ordering::Release);
+        ending.client_closed.store(true, Ordering::Release);
     }
     let (code, reason) = close_for(&exit, &conn, &cx.settings);
     conn.close(code, reason.clone());
@@ -133,6 +145,34 @@ pub(crate) async fn serve<C: Component>(
     drop(slot);
     drop(stream);
     info!("connection {id} from {peer} closed: {reason}");
+}
+
+/// What the two halves of a connection tell each other about its end.
+#[derive(Debug, Default)]
+struct Ending {
+    /// Set by the reader: the client's close frame was read, so tungstenite
+    /// holds the answer and the writer must flush it (see [`write_loop`]).
+    client_closed: AtomicBool,
+    /// Set by the writer: why a write failed. The writer then closes the
+    /// connection, and the connection task hands the error to `on_error`.
+    write_failure: Mutex<Option<tungstenite::Error>>,
+}
+
+impl Ending {
+    fn record_write_failure(&self, error: tungstenite::Error) {
+        let mut failure = self
+            .write_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        failure.get_or_insert(error);
+    }
+
+    fn take_write_failure(&self) -> Option<tungstenite::Error> {
+        self.write_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
 }
 
 /// What the HTTP phase hands to the WebSocket phase.
@@ -288,7 +328,19 @@ async fn read_loop<C: Component>(stream: &mut Stream, conn: &Connection, cx: &Co
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
     loop {
+        // Biased, closing first: once the connection is asked to close (a
+        // failed write among the reasons), that is why it ended, whatever
+        // the socket says next.
         tokio::select! {
+            biased;
+            () = conn.closing() => return Exit::Closed,
+            () = cx.shutdown.cancelled() => return Exit::Shutdown,
+            _ = heartbeat.tick() => {
+                if last_seen.elapsed() >= settings.client_timeout {
+                    return Exit::Failed(ConnectionError::Timeout);
+                }
+                let _ = conn.send(Message::Ping(Bytes::new()));
+            }
             frame = stream.next() => {
                 last_seen = Instant::now();
                 match frame {
@@ -303,14 +355,6 @@ async fn read_loop<C: Component>(stream: &mut Stream, conn: &Connection, cx: &Co
                     None => return Exit::Eof,
                 }
             }
-            _ = heartbeat.tick() => {
-                if last_seen.elapsed() >= settings.client_timeout {
-                    return Exit::Failed(ConnectionError::Timeout);
-                }
-                let _ = conn.send(Message::Ping(Bytes::new()));
-            }
-            () = conn.closing() => return Exit::Closed,
-            () = cx.shutdown.cancelled() => return Exit::Shutdown,
         }
     }
 }
@@ -354,6 +398,7 @@ fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode,
             }
             other => (CloseCode::NORMAL, format!("connection error: {other}")),
         },
+        Exit::Failed(ConnectionError::Write(e)) => (WRITE_FAILED, format!("write failed: {e}")),
     }
 }
 
@@ -365,7 +410,7 @@ async fn write_loop(
     mut sink: Sink,
     mut outbox: mpsc::Receiver<Message>,
     conn: Connection,
-    client_closed: Arc<AtomicBool>,
+    ending: Arc<Ending>,
 ) {
     loop {
         let first = tokio::select! {
@@ -395,11 +440,12 @@ async fn write_loop(
         };
         if let Err(e) = written {
             debug!("connection {}: write failed: {e}", conn.id());
-            conn.close(CloseCode::NORMAL, format!("write failed: {e}"));
+            ending.record_write_failure(e);
+            conn.close(WRITE_FAILED, "write failed");
             break;
         }
     }
-    if client_closed.load(Ordering::Acquire) {
+    if ending.client_closed.load(Ordering::Acquire) {
         // tungstenite queued its answer when it read the client's close
         // frame (RFC 6455, 5.5.1): the client's code and reason echoed, 1002
         // for a code that section 7.4 does not allow on the wire, and an

@@ -50,6 +50,8 @@ fn server(n: usize) -> Result<()> {
         let addr = listener.local_addr()?;
         let settings = Settings {
             max_connections: n + 100,
+            // Every client comes from 127.0.0.1 here.
+            max_connections_per_ip: n + 100,
             heartbeat_interval: Duration::from_secs(3600),
             client_timeout: Duration::from_secs(7200),
             port: 0,

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::SplitStream;
+use futures_util::{Sink, SinkExt, StreamExt};
 use log::{Level, debug, info, log};
 use protocol::CloseCode;
 use tokio::net::TcpStream;
@@ -19,11 +19,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::http::{Extensions, HeaderValue, header};
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{self, Bytes, Message, error::CapacityError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::buffers;
 use crate::component::{Component, Connection, ConnectionError, ConnectionId, Outbox};
 use crate::handshake::{self, Failure, Refusal};
 use crate::log_limit::{LogLimit, Verdict};
@@ -42,7 +43,6 @@ const WRITE_FAILED: CloseCode = CloseCode(1011);
 /// which can destroy the close frame before the client reads it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
 type Stream = SplitStream<WebSocketStream<TcpStream>>;
 
 /// Why a connection's read loop ended.
@@ -83,15 +83,27 @@ pub(crate) async fn serve<C: Component>(
 ) {
     let mut extensions = Extensions::new();
     let admitted = slot.is_some();
-    let Some(upgraded) = http_phase(&mut stream, peer, admitted, &mut extensions, &cx).await else {
+    // Every future that runs once, or for one frame, is boxed: a future
+    // awaited in place takes room in this task for the connection's whole
+    // life, and an idle connection should hold only what it waits with
+    // (see `buffers` for the rest of its memory).
+    let handshake = Box::pin(http_phase(
+        &mut stream,
+        peer,
+        admitted,
+        &mut extensions,
+        &cx,
+    ));
+    let Some(upgraded) = handshake.await else {
         return;
     };
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(cx.settings.max_frame_bytes))
-        .max_frame_size(Some(cx.settings.max_frame_bytes));
-    let ws =
-        WebSocketStream::from_partially_read(stream, upgraded.rest, Role::Server, Some(ws_config))
-            .await;
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        upgraded.rest,
+        Role::Server,
+        Some(buffers::websocket_config(&cx.settings)),
+    )
+    .await;
     info!(
         "connection {id} opened from {peer} (origin {})",
         upgraded.origin.as_deref().unwrap_or("none")
@@ -112,7 +124,7 @@ pub(crate) async fn serve<C: Component>(
         Arc::clone(&ending),
     ));
 
-    cx.component.on_open(&conn).await;
+    Box::pin(cx.component.on_open(&conn)).await;
     let exit = match read_loop(&mut stream, &conn, &cx).await {
         // The writer closes the connection when a write fails, after
         // recording why.
@@ -129,9 +141,9 @@ pub(crate) async fn serve<C: Component>(
     let (code, reason) = close_for(&exit, &conn, &cx.settings);
     conn.close(code, reason.clone());
     if let Exit::Failed(error) = &exit {
-        cx.component.on_error(&conn, error).await;
+        Box::pin(cx.component.on_error(&conn, error)).await;
     }
-    cx.component.on_close(&conn).await;
+    Box::pin(cx.component.on_close(&conn)).await;
     let _ = writer.await;
     if matches!(exit, Exit::Closed | Exit::Shutdown | Exit::Failed(_)) {
         // Wait for the client's answering close frame (see CLOSE_TIMEOUT).
@@ -345,7 +357,7 @@ async fn read_loop<C: Component>(stream: &mut Stream, conn: &Connection, cx: &Co
                 last_seen = Instant::now();
                 match frame {
                     Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
-                        cx.component.on_message(conn, message).await;
+                        Box::pin(cx.component.on_message(conn, message)).await;
                     }
                     Some(Ok(Message::Close(frame))) => return Exit::ClientClosed(frame),
                     // Pings are answered by tungstenite; pongs only count as
@@ -406,12 +418,14 @@ fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode,
 /// into one flush, until the connection is asked to close; then ends the
 /// close handshake: with the server's close frame, or, when
 /// `client_closed`, with the answer to the client's.
-async fn write_loop(
-    mut sink: Sink,
+async fn write_loop<S>(
+    mut sink: S,
     mut outbox: mpsc::Receiver<Message>,
     conn: Connection,
     ending: Arc<Ending>,
-) {
+) where
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
+{
     loop {
         let first = tokio::select! {
             biased;
@@ -421,16 +435,22 @@ async fn write_loop(
                 None => break,
             },
         };
+        // The batch's bytes leave the outbox's budget only once flushed:
+        // until then they sit in tungstenite's write buffer, and a client
+        // that stops reading must not get more queued because of it.
         let write = async {
-            let size = first.len();
-            sink.feed(first).await?;
-            conn.written(size);
-            while let Ok(message) = outbox.try_recv() {
-                let size = message.len();
-                sink.feed(message).await?;
-                conn.written(size);
+            let mut batch = first.len();
+            for frame in buffers::fragments(first) {
+                sink.feed(frame).await?;
             }
-            sink.flush().await
+            while let Ok(message) = outbox.try_recv() {
+                batch += message.len();
+                for frame in buffers::fragments(message) {
+                    sink.feed(frame).await?;
+                }
+            }
+            sink.flush().await?;
+            Ok::<_, tungstenite::Error>(batch)
         };
         // A client that stops reading blocks the write; closing must still
         // get through, so the write races the close request.
@@ -438,11 +458,14 @@ async fn write_loop(
             () = conn.closing() => break,
             written = write => written,
         };
-        if let Err(e) = written {
-            debug!("connection {}: write failed: {e}", conn.id());
-            ending.record_write_failure(e);
-            conn.close(WRITE_FAILED, "write failed");
-            break;
+        match written {
+            Ok(batch) => conn.written(batch),
+            Err(e) => {
+                debug!("connection {}: write failed: {e}", conn.id());
+                ending.record_write_failure(e);
+                conn.close(WRITE_FAILED, "write failed");
+                break;
+            }
         }
     }
     if ending.client_closed.load(Ordering::Acquire) {
@@ -465,5 +488,81 @@ async fn write_loop(
             reason: reason.into(),
         };
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+    use crate::component::SendError;
+
+    /// A sink that takes frames and never completes a flush: the socket of
+    /// a client that stopped reading.
+    #[derive(Default)]
+    struct Stalled {
+        fed: Arc<Mutex<Vec<Message>>>,
+    }
+
+    impl Sink<Message> for Stalled {
+        type Error = tungstenite::Error;
+
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
+            self.fed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(message);
+            Ok(())
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_handed_to_a_stalled_socket_still_count_against_the_byte_budget() {
+        let (sender, outbox) = mpsc::channel(16);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let outbox_sender = Outbox {
+            sender,
+            max_bytes: 100,
+        };
+        let conn = Connection::new(1, peer, outbox_sender, Extensions::new());
+        let sink = Stalled::default();
+        let fed = Arc::clone(&sink.fed);
+        let writer = tokio::spawn(write_loop(
+            sink,
+            outbox,
+            conn.clone(),
+            Arc::new(Ending::default()),
+        ));
+
+        assert_eq!(conn.send(Message::text("x".repeat(60))), Ok(()));
+        while fed.lock().map(|f| f.len()).unwrap_or_default() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The writer took the frame and waits for its flush: the frame is
+        // out of the outbox but not out of the process, so the budget is
+        // still spent.
+        assert_eq!(
+            conn.send(Message::text("y".repeat(60))),
+            Err(SendError::Full)
+        );
+        assert_eq!(
+            conn.close_request().map(|r| r.code),
+            Some(CloseCode::SLOW_CONSUMER)
+        );
+        assert!(writer.await.is_ok(), "the writer ends after the close");
     }
 }

@@ -14,6 +14,7 @@
 //! Data flows one way: socket → connection → component → engine → local
 //! room → outboxes → sockets.
 
+mod buffers;
 pub mod chat;
 pub mod component;
 mod connection;

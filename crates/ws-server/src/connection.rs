@@ -156,7 +156,8 @@ pub(crate) async fn serve<C: Component>(
     // client that saw its connection end can open the next one at once.
     drop(slot);
     drop(stream);
-    info!("connection {id} from {peer} closed: {reason}");
+    // The reason may quote the client (its close reason).
+    info!("connection {id} from {peer} closed: {}", Untrusted(&reason));
 }
 
 /// What the two halves of a connection tell each other about its end.
@@ -377,11 +378,7 @@ fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode,
         // What tungstenite answers, for the log: the client's frame echoed.
         Exit::ClientClosed(Some(frame)) => (
             CloseCode(frame.code.into()),
-            format!(
-                "client closed ({} {})",
-                u16::from(frame.code),
-                Untrusted(&frame.reason)
-            ),
+            format!("client closed ({} {})", u16::from(frame.code), frame.reason),
         ),
         Exit::ClientClosed(None) => (
             CloseCode::NORMAL,

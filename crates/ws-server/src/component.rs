@@ -28,7 +28,8 @@ pub type ConnectionId = u64;
 /// Why a handshake was refused: the HTTP status and a body saying why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// The HTTP status sent instead of `101 Switching Protocols`.
+    /// The HTTP status sent instead of `101 Switching Protocols`; one
+    /// that is not a 4xx or 5xx status is sent as 403.
     pub status: u16,
     /// A short reason, sent as the response body and logged.
     pub reason: String,

@@ -41,7 +41,8 @@ pub struct Settings {
     /// A single larger frame (a long history) still goes into an empty
     /// outbox.
     pub outbox_max_bytes: usize,
-    /// How long a client has to complete the WebSocket handshake.
+    /// How long a client has to send its upgrade request (the whole request
+    /// head); a client still sending gets 408.
     #[serde(with = "humantime_serde")]
     pub handshake_timeout: Duration,
     /// How often the server pings each client.

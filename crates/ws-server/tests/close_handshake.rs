@@ -104,3 +104,31 @@ async fn a_malformed_close_frame_is_answered_with_1002() {
     let answer = answer_to(&server, &[0x03], Then::ClientAnswers).await;
     assert_eq!(answer.get(..2), Some(&1002_u16.to_be_bytes()[..]));
 }
+
+#[tokio::test]
+async fn broken_framing_is_closed_with_1002() {
+    use tokio::io::AsyncWriteExt;
+    let (server, _) = start(|_| {}).await;
+    let unmasked_text = [0x81_u8, 0x02, b'h', b'i'];
+    let fragmented_ping = {
+        let mut frame = transport::client_frame(0x9, b"p");
+        frame[0] &= 0x7f;
+        frame
+    };
+    let reserved_opcode = transport::client_frame(0x3, b"?");
+    for bytes in [unmasked_text.to_vec(), fragmented_ping, reserved_opcode] {
+        let mut tcp = open(server.addr).await;
+        tcp.write_all(&bytes)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let frame = read_frame(&mut tcp).await;
+        assert_eq!(frame.opcode, CLOSE);
+        assert_eq!(
+            frame.payload.get(..2),
+            Some(&1002_u16.to_be_bytes()[..]),
+            "{bytes:?}"
+        );
+        write_frame(&mut tcp, CLOSE, &frame.payload[..2]).await;
+        expect_eof(&mut tcp).await;
+    }
+}

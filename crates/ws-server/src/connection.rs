@@ -133,8 +133,9 @@ pub(crate) async fn serve<C: Component>(
             .map_or(Exit::Closed, |e| Exit::Failed(ConnectionError::Write(e))),
         exit => exit,
     };
-    // The close frame goes out first, so that the client's answer, or ours
-    // to its close frame, does not wait for the callbacks.
+    // The writer learns how the close handshake ends and sends the close
+    // frame now, before the callbacks: neither the client's answer to ours
+    // nor ours to the client's waits for them.
     if matches!(exit, Exit::ClientClosed(_)) {
         ending.client_closed.store(true, Ordering::Release);
     }

@@ -30,7 +30,8 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 ///
 /// At most `settings.max_connections` are served at once: a permit is taken
 /// before `accept()`, so excess clients wait in the kernel's backlog instead
-/// of costing memory here.
+/// of costing memory here. At most `settings.max_connections_per_ip` of
+/// them come from one client address; the excess is answered 429.
 pub async fn run<C: Component>(
     listener: TcpListener,
     settings: Settings,

@@ -91,7 +91,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        HttpResponse::build(self.status_code())
+            .json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
     }
 }
 

@@ -43,6 +43,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             engine: EngineKind::Redis,
             redis_url: redis.url(),
             max_connections: 100_000,
+            // Every client comes from 127.0.0.1 here.
+            max_connections_per_ip: 100_000,
             secret: secret.clone(),
             // A benchmark floods on purpose.
             max_frames_per_second: u32::MAX,

@@ -28,7 +28,8 @@ pub type ConnectionId = u64;
 /// Why a handshake was refused: the HTTP status and a body saying why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// The HTTP status sent instead of `101 Switching Protocols`.
+    /// The HTTP status sent instead of `101 Switching Protocols`; one
+    /// that is not a 4xx or 5xx status is sent as 403.
     pub status: u16,
     /// A short reason, sent as the response body and logged.
     pub reason: String,
@@ -48,9 +49,12 @@ impl Rejection {
 /// Why a connection failed, as passed to [`Component::on_error`].
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
-    /// The WebSocket layer failed: I/O, protocol violation, oversized frame.
+    /// Reading failed: I/O, protocol violation, oversized frame.
     #[error(transparent)]
     WebSocket(#[from] tungstenite::Error),
+    /// Writing to the client failed (the socket broke under a frame).
+    #[error("writing to the client failed: {0}")]
+    Write(tungstenite::Error),
     /// The client answered no ping within the client timeout.
     #[error("no frame or pong from the client within the timeout")]
     Timeout,

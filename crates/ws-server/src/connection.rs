@@ -2,27 +2,40 @@
 //! writer task that owns the socket's sink and drains the connection's
 //! bounded outbox.
 
+use std::fmt;
+use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use log::{debug, info, warn};
-use protocol::{CloseCode, SUBPROTOCOL};
+use futures_util::stream::SplitStream;
+use futures_util::{Sink, SinkExt, StreamExt};
+use log::{Level, debug, info, log};
+use protocol::CloseCode;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{Extensions, HeaderValue, StatusCode, header};
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::handshake::server::Request;
+use tokio_tungstenite::tungstenite::http::{Extensions, HeaderValue, header};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{self, Bytes, Message, error::CapacityError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::component::{Component, Connection, ConnectionError, ConnectionId, Outbox, Rejection};
+use crate::buffers;
+use crate::component::{Component, Connection, ConnectionError, ConnectionId, Outbox};
+use crate::handshake::{self, Failure, Refusal};
+use crate::log_limit::{LogLimit, Verdict};
+use crate::server::IpSlot;
 use crate::settings::Settings;
+use crate::untrusted::{Untrusted, untrusted_bytes};
+
+/// The close code after a failed write (1011, internal error), should the
+/// close frame still get through: the server could not deliver, and the
+/// client did nothing wrong.
+const WRITE_FAILED: CloseCode = CloseCode(1011);
 
 /// How long the server waits, after deciding to close, for its close frame
 /// to be written and for the client to answer it. Reading until the client
@@ -30,13 +43,14 @@ use crate::settings::Settings;
 /// which can destroy the close frame before the client reads it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
 type Stream = SplitStream<WebSocketStream<TcpStream>>;
 
 /// Why a connection's read loop ended.
 #[derive(Debug)]
 enum Exit {
-    /// The client sent a close frame; tungstenite answers it.
+    /// The client sent a close frame. tungstenite has queued its answer
+    /// already (see [`write_loop`]); the frame is as tungstenite read it,
+    /// with a code RFC 6455 does not allow replaced by 1002.
     ClientClosed(Option<CloseFrame>),
     /// The socket ended without a close frame.
     Eof,
@@ -54,66 +68,46 @@ pub(crate) struct Context<C> {
     pub settings: Arc<Settings>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
+    /// Handshake failures are the client's doing, so their log lines share
+    /// one budget (see [`LogLimit`]).
+    pub handshake_log: Arc<LogLimit>,
 }
 
 /// Serves one TCP connection from handshake to close.
 pub(crate) async fn serve<C: Component>(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     id: ConnectionId,
+    slot: Option<IpSlot>,
     cx: Context<C>,
 ) {
-    let mut origin = None;
-    let mut rejection = None;
     let mut extensions = Extensions::new();
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(cx.settings.max_frame_bytes))
-        .max_frame_size(Some(cx.settings.max_frame_bytes));
-    // tungstenite fixes the callback's error type to a whole HTTP response.
-    #[allow(clippy::result_large_err)]
-    let callback = |request: &Request, response: Response| {
-        origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        check_handshake(
-            &*cx.component,
-            &cx.settings,
-            request,
-            response,
-            &mut extensions,
-        )
-        .map_err(|r| {
-            let response = error_response(&r);
-            rejection = Some(r);
-            response
-        })
+    let admitted = slot.is_some();
+    // Every future that runs once, or for one frame, is boxed: a future
+    // awaited in place takes room in this task for the connection's whole
+    // life, and an idle connection should hold only what it waits with
+    // (see `buffers` for the rest of its memory).
+    let handshake = Box::pin(http_phase(
+        &mut stream,
+        peer,
+        admitted,
+        &mut extensions,
+        &cx,
+    ));
+    let Some(upgraded) = handshake.await else {
+        return;
     };
-    let handshake = tokio::time::timeout(
-        cx.settings.handshake_timeout,
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config)),
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        upgraded.rest,
+        Role::Server,
+        Some(buffers::websocket_config(&cx.settings)),
     )
     .await;
-    let ws = match handshake {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            match rejection {
-                Some(r) => warn!(
-                    "handshake from {peer} refused with {}: {}",
-                    r.status, r.reason
-                ),
-                None => info!("handshake from {peer} failed: {e}"),
-            }
-            return;
-        }
-        Err(_) => {
-            info!("handshake from {peer} timed out");
-            return;
-        }
-    };
-    let origin = origin.as_deref().unwrap_or("none");
-    info!("connection {id} opened from {peer} (origin {origin})");
+    info!(
+        "connection {id} opened from {peer} (origin {})",
+        upgraded.origin.as_deref().unwrap_or("none")
+    );
 
     let (sink, mut stream) = ws.split();
     let (sender, outbox_rx) = mpsc::channel(cx.settings.outbox_capacity);
@@ -122,17 +116,35 @@ pub(crate) async fn serve<C: Component>(
         max_bytes: cx.settings.outbox_max_bytes,
     };
     let conn = Connection::new(id, peer, outbox, extensions);
-    let writer = cx.tracker.spawn(write_loop(sink, outbox_rx, conn.clone()));
+    let ending = Arc::new(Ending::default());
+    let writer = cx.tracker.spawn(write_loop(
+        sink,
+        outbox_rx,
+        conn.clone(),
+        Arc::clone(&ending),
+    ));
 
-    cx.component.on_open(&conn).await;
-    let exit = read_loop(&mut stream, &conn, &cx).await;
-    if let Exit::Failed(error) = &exit {
-        cx.component.on_error(&conn, error).await;
+    Box::pin(cx.component.on_open(&conn)).await;
+    let exit = match read_loop(&mut stream, &conn, &cx).await {
+        // The writer closes the connection when a write fails, after
+        // recording why.
+        Exit::Closed => ending
+            .take_write_failure()
+            .map_or(Exit::Closed, |e| Exit::Failed(ConnectionError::Write(e))),
+        exit => exit,
+    };
+    // The writer learns how the close handshake ends and sends the close
+    // frame now, before the callbacks: neither the client's answer to ours
+    // nor ours to the client's waits for them.
+    if matches!(exit, Exit::ClientClosed(_)) {
+        ending.client_closed.store(true, Ordering::Release);
     }
-    cx.component.on_close(&conn).await;
-
     let (code, reason) = close_for(&exit, &conn, &cx.settings);
     conn.close(code, reason.clone());
+    if let Exit::Failed(error) = &exit {
+        Box::pin(cx.component.on_error(&conn, error)).await;
+    }
+    Box::pin(cx.component.on_close(&conn)).await;
     let _ = writer.await;
     if matches!(exit, Exit::Closed | Exit::Shutdown | Exit::Failed(_)) {
         // Wait for the client's answering close frame (see CLOSE_TIMEOUT).
@@ -141,46 +153,183 @@ pub(crate) async fn serve<C: Component>(
         })
         .await;
     }
-    info!("connection {id} from {peer} closed: {reason}");
+    // The address's share goes back before the socket closes, so that a
+    // client that saw its connection end can open the next one at once.
+    drop(slot);
+    drop(stream);
+    // The reason may quote the client (its close reason).
+    info!("connection {id} from {peer} closed: {}", Untrusted(&reason));
 }
 
-/// The handshake-phase checks: path, the component's own checks (Origin),
-/// then subprotocol selection.
-fn check_handshake<C: Component>(
-    component: &C,
-    settings: &Settings,
-    request: &Request,
-    mut response: Response,
+/// What the two halves of a connection tell each other about its end.
+#[derive(Debug, Default)]
+struct Ending {
+    /// Set by the reader: the client's close frame was read, so tungstenite
+    /// holds the answer and the writer must flush it (see [`write_loop`]).
+    client_closed: AtomicBool,
+    /// Set by the writer: why a write failed. The writer then closes the
+    /// connection, and the connection task hands the error to `on_error`.
+    write_failure: Mutex<Option<tungstenite::Error>>,
+}
+
+impl Ending {
+    fn record_write_failure(&self, error: tungstenite::Error) {
+        let mut failure = self
+            .write_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        failure.get_or_insert(error);
+    }
+
+    fn take_write_failure(&self) -> Option<tungstenite::Error> {
+        self.write_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// What the HTTP phase hands to the WebSocket phase.
+struct Upgraded {
+    /// What the client sent after its request head.
+    rest: Vec<u8>,
+    /// The request's `Origin`, escaped for the log.
+    origin: Option<String>,
+}
+
+/// Reads the upgrade request and answers it: a `101` (then `Some`), or a
+/// refusal, written before the socket is closed (then `None`). The head
+/// must arrive within `handshake_timeout`; the checks, in order: the
+/// request's syntax ([`handshake::read_head`]), the client address's
+/// connection limit (429 unless `admitted`), the protocol
+/// ([`handshake::check_upgrade`]), the path (404), the component's
+/// `on_handshake`, the subprotocol.
+async fn http_phase<C: Component>(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    admitted: bool,
     extensions: &mut Extensions,
-) -> Result<Response, Rejection> {
+    cx: &Context<C>,
+) -> Option<Upgraded> {
+    let head =
+        match tokio::time::timeout(cx.settings.handshake_timeout, handshake::read_head(stream))
+            .await
+        {
+            Ok(Ok(head)) => head,
+            Ok(Err(Failure::Refused(refusal))) => {
+                log_refusal(cx, peer, None, &refusal);
+                handshake::refuse(stream, &refusal).await;
+                return None;
+            }
+            Ok(Err(Failure::Gone(e))) => {
+                log_handshake(
+                    cx,
+                    Level::Info,
+                    format_args!("handshake from {peer} failed: {e}"),
+                );
+                return None;
+            }
+            Err(_) => {
+                let refusal = Refusal::new(
+                    408,
+                    format!(
+                        "the request did not arrive within {:?}",
+                        cx.settings.handshake_timeout
+                    ),
+                );
+                log_refusal(cx, peer, None, &refusal);
+                handshake::refuse(stream, &refusal).await;
+                return None;
+            }
+        };
+    let request = &head.request;
+    if !admitted {
+        let refusal = Refusal::new(
+            429,
+            format!(
+                "too many connections from your address (at most {})",
+                cx.settings.max_connections_per_ip
+            ),
+        );
+        log_refusal(cx, peer, Some(request.uri().path()), &refusal);
+        handshake::refuse(stream, &refusal).await;
+        return None;
+    }
+    let (key, subprotocol) = match check_request(request, &cx.settings, &*cx.component, extensions)
+    {
+        Ok(accepted) => accepted,
+        Err(refusal) => {
+            log_refusal(cx, peer, Some(request.uri().path()), &refusal);
+            handshake::refuse(stream, &refusal).await;
+            return None;
+        }
+    };
+    let accepted = tokio::time::timeout(
+        handshake::ANSWER_TIMEOUT,
+        handshake::accept(stream, key, subprotocol),
+    )
+    .await;
+    if let Err(e) = accepted.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())) {
+        log_handshake(
+            cx,
+            Level::Info,
+            format_args!("handshake from {peer} failed: {e}"),
+        );
+        return None;
+    }
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .map(|v| untrusted_bytes(v.as_bytes()));
+    Some(Upgraded {
+        rest: head.rest,
+        origin,
+    })
+}
+
+/// The checks of an upgrade request after it was read: the protocol's
+/// own, the path, the component's, then the subprotocol. Returns the key
+/// to answer and the subprotocol to select.
+fn check_request<'r, C: Component>(
+    request: &'r Request,
+    settings: &Settings,
+    component: &C,
+    extensions: &mut Extensions,
+) -> Result<(&'r HeaderValue, Option<&'static str>), Refusal> {
+    let key = handshake::check_upgrade(request)?;
     if request.uri().path() != settings.path {
-        return Err(Rejection::new(
-            404,
-            format!("no WebSocket endpoint at {}", request.uri().path()),
-        ));
+        return Err(Refusal::new(404, "no WebSocket endpoint at this path"));
     }
     component.on_handshake(request, extensions)?;
-    if let Some(offered) = request.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
-        let offered = offered.to_str().unwrap_or_default();
-        if !offered.split(',').any(|p| p.trim() == SUBPROTOCOL) {
-            return Err(Rejection::new(
-                400,
-                format!("unsupported subprotocol {offered:?}; this server speaks {SUBPROTOCOL}"),
-            ));
-        }
-        response.headers_mut().insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(SUBPROTOCOL),
-        );
-    }
-    Ok(response)
+    Ok((key, handshake::select_subprotocol(request)?))
 }
 
-fn error_response(rejection: &Rejection) -> ErrorResponse {
-    let mut response = ErrorResponse::new(Some(rejection.reason.clone()));
-    *response.status_mut() =
-        StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::FORBIDDEN);
-    response
+/// Logs a refused handshake; the reason, which may quote the client, and
+/// the path go through [`Untrusted`].
+fn log_refusal<C>(cx: &Context<C>, peer: SocketAddr, path: Option<&str>, refusal: &Refusal) {
+    let path = path
+        .map(|p| format!(" (path {})", Untrusted(p)))
+        .unwrap_or_default();
+    log_handshake(
+        cx,
+        Level::Warn,
+        format_args!(
+            "handshake from {peer} refused with {}: {}{path}",
+            refusal.status,
+            Untrusted(&refusal.reason)
+        ),
+    );
+}
+
+/// Writes one handshake line at `level` if the budget allows, preceded by
+/// the count of lines left out before it.
+fn log_handshake<C>(cx: &Context<C>, level: Level, line: fmt::Arguments<'_>) {
+    if let Verdict::Write { suppressed_before } = cx.handshake_log.admit(Instant::now()) {
+        if suppressed_before > 0 {
+            info!("{suppressed_before} more handshake failures were not logged");
+        }
+        log!(level, "{line}");
+    }
 }
 
 /// Reads frames until the connection should end, and says why.
@@ -193,12 +342,24 @@ async fn read_loop<C: Component>(stream: &mut Stream, conn: &Connection, cx: &Co
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
     loop {
+        // Biased, closing first: once the connection is asked to close (a
+        // failed write among the reasons), that is why it ended, whatever
+        // the socket says next.
         tokio::select! {
+            biased;
+            () = conn.closing() => return Exit::Closed,
+            () = cx.shutdown.cancelled() => return Exit::Shutdown,
+            _ = heartbeat.tick() => {
+                if last_seen.elapsed() >= settings.client_timeout {
+                    return Exit::Failed(ConnectionError::Timeout);
+                }
+                let _ = conn.send(Message::Ping(Bytes::new()));
+            }
             frame = stream.next() => {
                 last_seen = Instant::now();
                 match frame {
                     Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
-                        cx.component.on_message(conn, message).await;
+                        Box::pin(cx.component.on_message(conn, message)).await;
                     }
                     Some(Ok(Message::Close(frame))) => return Exit::ClientClosed(frame),
                     // Pings are answered by tungstenite; pongs only count as
@@ -208,14 +369,6 @@ async fn read_loop<C: Component>(stream: &mut Stream, conn: &Connection, cx: &Co
                     None => return Exit::Eof,
                 }
             }
-            _ = heartbeat.tick() => {
-                if last_seen.elapsed() >= settings.client_timeout {
-                    return Exit::Failed(ConnectionError::Timeout);
-                }
-                let _ = conn.send(Message::Ping(Bytes::new()));
-            }
-            () = conn.closing() => return Exit::Closed,
-            () = cx.shutdown.cancelled() => return Exit::Shutdown,
         }
     }
 }
@@ -223,11 +376,15 @@ async fn read_loop<C: Component>(stream: &mut Stream, conn: &Connection, cx: &Co
 /// The close code and reason for a connection that ended with `exit`.
 fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode, String) {
     match exit {
+        // What tungstenite answers, for the log: the client's frame echoed.
         Exit::ClientClosed(Some(frame)) => (
             CloseCode(frame.code.into()),
             format!("client closed ({} {})", u16::from(frame.code), frame.reason),
         ),
-        Exit::ClientClosed(None) => (CloseCode::NORMAL, "client closed".to_owned()),
+        Exit::ClientClosed(None) => (
+            CloseCode::NORMAL,
+            "client closed (no code; answered with an empty close frame)".to_owned(),
+        ),
         Exit::Eof => (CloseCode::NORMAL, "connection dropped".to_owned()),
         Exit::Closed => conn.close_request().map_or_else(
             || (CloseCode::NORMAL, "closed by server".to_owned()),
@@ -251,13 +408,22 @@ fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode,
             }
             other => (CloseCode::NORMAL, format!("connection error: {other}")),
         },
+        Exit::Failed(ConnectionError::Write(e)) => (WRITE_FAILED, format!("write failed: {e}")),
     }
 }
 
 /// Owns the sink: writes queued frames, batching whatever is already queued
-/// into one flush, until the connection is asked to close; then sends the
-/// close frame.
-async fn write_loop(mut sink: Sink, mut outbox: mpsc::Receiver<Message>, conn: Connection) {
+/// into one flush, until the connection is asked to close; then ends the
+/// close handshake: with the server's close frame, or, when
+/// `client_closed`, with the answer to the client's.
+async fn write_loop<S>(
+    mut sink: S,
+    mut outbox: mpsc::Receiver<Message>,
+    conn: Connection,
+    ending: Arc<Ending>,
+) where
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
+{
     loop {
         let first = tokio::select! {
             biased;
@@ -267,16 +433,22 @@ async fn write_loop(mut sink: Sink, mut outbox: mpsc::Receiver<Message>, conn: C
                 None => break,
             },
         };
+        // The batch's bytes leave the outbox's budget only once flushed:
+        // until then they sit in tungstenite's write buffer, and a client
+        // that stops reading must not get more queued because of it.
         let write = async {
-            let size = first.len();
-            sink.feed(first).await?;
-            conn.written(size);
-            while let Ok(message) = outbox.try_recv() {
-                let size = message.len();
-                sink.feed(message).await?;
-                conn.written(size);
+            let mut batch = first.len();
+            for frame in buffers::fragments(first) {
+                sink.feed(frame).await?;
             }
-            sink.flush().await
+            while let Ok(message) = outbox.try_recv() {
+                batch += message.len();
+                for frame in buffers::fragments(message) {
+                    sink.feed(frame).await?;
+                }
+            }
+            sink.flush().await?;
+            Ok::<_, tungstenite::Error>(batch)
         };
         // A client that stops reading blocks the write; closing must still
         // get through, so the write races the close request.
@@ -284,13 +456,26 @@ async fn write_loop(mut sink: Sink, mut outbox: mpsc::Receiver<Message>, conn: C
             () = conn.closing() => break,
             written = write => written,
         };
-        if let Err(e) = written {
-            debug!("connection {}: write failed: {e}", conn.id());
-            conn.close(CloseCode::NORMAL, format!("write failed: {e}"));
-            break;
+        match written {
+            Ok(batch) => conn.written(batch),
+            Err(e) => {
+                debug!("connection {}: write failed: {e}", conn.id());
+                ending.record_write_failure(e);
+                conn.close(WRITE_FAILED, "write failed");
+                break;
+            }
         }
     }
-    if let Some(request) = conn.close_request() {
+    if ending.client_closed.load(Ordering::Acquire) {
+        // tungstenite queued its answer when it read the client's close
+        // frame (RFC 6455, 5.5.1): the client's code and reason echoed, 1002
+        // for a code that section 7.4 does not allow on the wire, and an
+        // empty close frame for one without a code. It sends that answer
+        // on the next write or flush, refuses any other close frame after
+        // it (`SendAfterClosing`), and a frame it never flushes is never
+        // sent: so this flush, and nothing else, answers the client.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.flush()).await;
+    } else if let Some(request) = conn.close_request() {
         // The reason must fit in a control frame (125 bytes with the code).
         let mut reason = request.reason.clone();
         while reason.len() > 123 {
@@ -301,5 +486,81 @@ async fn write_loop(mut sink: Sink, mut outbox: mpsc::Receiver<Message>, conn: C
             reason: reason.into(),
         };
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+    use crate::component::SendError;
+
+    /// A sink that takes frames and never completes a flush: the socket of
+    /// a client that stopped reading.
+    #[derive(Default)]
+    struct Stalled {
+        fed: Arc<Mutex<Vec<Message>>>,
+    }
+
+    impl Sink<Message> for Stalled {
+        type Error = tungstenite::Error;
+
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
+            self.fed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(message);
+            Ok(())
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_handed_to_a_stalled_socket_still_count_against_the_byte_budget() {
+        let (sender, outbox) = mpsc::channel(16);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let outbox_sender = Outbox {
+            sender,
+            max_bytes: 100,
+        };
+        let conn = Connection::new(1, peer, outbox_sender, Extensions::new());
+        let sink = Stalled::default();
+        let fed = Arc::clone(&sink.fed);
+        let writer = tokio::spawn(write_loop(
+            sink,
+            outbox,
+            conn.clone(),
+            Arc::new(Ending::default()),
+        ));
+
+        assert_eq!(conn.send(Message::text("x".repeat(60))), Ok(()));
+        while fed.lock().map(|f| f.len()).unwrap_or_default() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The writer took the frame and waits for its flush: the frame is
+        // out of the outbox but not out of the process, so the budget is
+        // still spent.
+        assert_eq!(
+            conn.send(Message::text("y".repeat(60))),
+            Err(SendError::Full)
+        );
+        assert_eq!(
+            conn.close_request().map(|r| r.code),
+            Some(CloseCode::SLOW_CONSUMER)
+        );
+        assert!(writer.await.is_ok(), "the writer ends after the close");
     }
 }

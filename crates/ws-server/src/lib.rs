@@ -15,13 +15,18 @@
 //! room → outboxes → sockets.
 
 mod budget;
+mod buffers;
 pub mod chat;
 pub mod component;
 mod connection;
+mod connection_id;
 pub mod engine;
+mod handshake;
+mod log_limit;
 pub mod origin;
 pub mod server;
 pub mod settings;
+mod untrusted;
 
 pub use chat::Chat;
 pub use component::{Component, Connection, ConnectionError, Rejection};

@@ -28,6 +28,10 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Connections open at once from one client address (IPv6: one /64);
+    /// one more gets HTTP 429. Behind a proxy every client has the proxy's
+    /// address: raise this accordingly.
+    pub max_connections_per_ip: usize,
     /// The largest WebSocket message accepted, in bytes. A larger one closes
     /// the connection with 1009 (message too big).
     pub max_frame_bytes: usize,
@@ -38,7 +42,8 @@ pub struct Settings {
     /// A single larger frame (a long history) still goes into an empty
     /// outbox.
     pub outbox_max_bytes: usize,
-    /// How long a client has to complete the WebSocket handshake.
+    /// How long a client has to send its upgrade request (the whole request
+    /// head); a client still sending gets 408.
     #[serde(with = "humantime_serde")]
     pub handshake_timeout: Duration,
     /// How often the server pings each client.
@@ -127,6 +132,7 @@ impl Default for Settings {
                 "http://127.0.0.1:5001".to_owned(),
             ],
             max_connections: 10_000,
+            max_connections_per_ip: 128,
             max_frame_bytes: 64 * 1024,
             outbox_capacity: 256,
             outbox_max_bytes: 4 * 1024 * 1024,
@@ -228,6 +234,7 @@ impl Settings {
         }
         let positive = [
             ("max_connections", self.max_connections),
+            ("max_connections_per_ip", self.max_connections_per_ip),
             ("max_frame_bytes", self.max_frame_bytes),
             ("outbox_capacity", self.outbox_capacity),
             ("outbox_max_bytes", self.outbox_max_bytes),
@@ -398,6 +405,7 @@ mod tests {
             ("DUPLEX_WS_CLIENT_TIMEOUT", "0s"),
             ("DUPLEX_WS_PATH", "ws"),
             ("DUPLEX_WS_MAX_ROOMS", "0"),
+            ("DUPLEX_WS_MAX_CONNECTIONS_PER_IP", "0"),
             ("DUPLEX_WS_MAX_ROOMS_PER_CONNECTION", "0"),
             ("DUPLEX_WS_ROOM_IDLE_TTL", "0s"),
             ("DUPLEX_WS_PRESENCE_TTL", "10ms"),

@@ -4,6 +4,8 @@ mod common;
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use common::{Client, start_server, start_server_with};
 use protocol::{CloseCode, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
@@ -21,14 +23,26 @@ async fn shutdown_closes_every_client_with_going_away_and_completes() {
     server.stop().await;
 }
 
-#[tokio::test]
+// The heartbeat tests run on paused time: the clock stands still while any
+// task can run and, once every task waits, jumps to the next timer. Timers
+// then fire in order and nothing sleeps on the wall clock. Paused time
+// jumps even while bytes are in flight between the client and the server
+// (each hop between them can move the clock to the next timer), so a pong
+// may be read a tick or two of virtual time after the ping it answers:
+// the timeout is five intervals, and the assertions allow that lag and no
+// more.
+
+#[tokio::test(start_paused = true)]
 async fn the_server_pings_and_clients_that_answer_stay_connected() {
+    let interval = Duration::from_millis(20);
+    let timeout = interval * 5;
     let server = start_server_with(|s| {
-        s.heartbeat_interval = Duration::from_millis(20);
-        s.client_timeout = Duration::from_millis(100);
+        s.heartbeat_interval = interval;
+        s.client_timeout = timeout;
     })
     .await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
+    let started = Instant::now();
     // Reading answers each ping; ten pings span twice the timeout.
     let mut pings = 0;
     while pings < 10 {
@@ -42,19 +56,30 @@ async fn the_server_pings_and_clients_that_answer_stay_connected() {
             other => panic!("expected pings, got {other:?}"),
         }
     }
+    // The pings came one per interval of virtual time, not faster.
+    assert!(started.elapsed() >= interval * 9, "{:?}", started.elapsed());
+    assert!(started.elapsed() >= timeout * 2 - interval);
     ada.post_acked("lobby", "still connected").await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn silent_clients_are_closed_with_heartbeat_timeout() {
+    let interval = Duration::from_millis(20);
+    let timeout = interval * 5;
     let server = start_server_with(|s| {
-        s.heartbeat_interval = Duration::from_millis(20);
-        s.client_timeout = Duration::from_millis(100);
+        s.heartbeat_interval = interval;
+        s.client_timeout = timeout;
     })
     .await;
     let mut tcp = common::raw_connection(&server).await;
+    let started = Instant::now();
     let code = common::raw_close_code(&mut tcp).await;
     assert_eq!(code, CloseCode::HEARTBEAT_TIMEOUT.0);
+    // Closed on the first tick at or after the timeout: not before it, and
+    // not much later.
+    let waited = started.elapsed();
+    assert!(waited >= timeout, "closed after {waited:?}");
+    assert!(waited <= timeout + interval * 2, "closed after {waited:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,22 +78,15 @@ pub(crate) async fn serve<C: Component>(
     mut stream: TcpStream,
     peer: SocketAddr,
     id: ConnectionId,
-    slot: Option<IpSlot>,
+    slot: IpSlot,
     cx: Context<C>,
 ) {
     let mut extensions = Extensions::new();
-    let admitted = slot.is_some();
     // Every future that runs once, or for one frame, is boxed: a future
     // awaited in place takes room in this task for the connection's whole
     // life, and an idle connection should hold only what it waits with
     // (see `buffers` for the rest of its memory).
-    let handshake = Box::pin(http_phase(
-        &mut stream,
-        peer,
-        admitted,
-        &mut extensions,
-        &cx,
-    ));
+    let handshake = Box::pin(http_phase(&mut stream, peer, &mut extensions, &cx));
     let Some(upgraded) = handshake.await else {
         return;
     };
@@ -197,17 +190,31 @@ struct Upgraded {
     origin: Option<String>,
 }
 
+/// Answers a connection over its address's limit with 429 at once, without
+/// reading its request: it holds none of `max_connections`, and is gone
+/// within [`handshake::OVER_LIMIT_LINGER`], so that one address cannot keep
+/// others out by opening sockets that never speak.
+pub(crate) async fn refuse_over_limit<C>(mut stream: TcpStream, peer: SocketAddr, cx: Context<C>) {
+    let refusal = Refusal::new(
+        429,
+        format!(
+            "too many connections from your address (at most {})",
+            cx.settings.max_connections_per_ip
+        ),
+    );
+    log_refusal(&cx, peer, None, &refusal);
+    handshake::refuse_now(&mut stream, &refusal).await;
+}
+
 /// Reads the upgrade request and answers it: a `101` (then `Some`), or a
 /// refusal, written before the socket is closed (then `None`). The head
 /// must arrive within `handshake_timeout`; the checks, in order: the
-/// request's syntax ([`handshake::read_head`]), the client address's
-/// connection limit (429 unless `admitted`), the protocol
+/// request's syntax ([`handshake::read_head`]), the protocol
 /// ([`handshake::check_upgrade`]), the path (404), the component's
 /// `on_handshake`, the subprotocol.
 async fn http_phase<C: Component>(
     stream: &mut TcpStream,
     peer: SocketAddr,
-    admitted: bool,
     extensions: &mut Extensions,
     cx: &Context<C>,
 ) -> Option<Upgraded> {
@@ -243,18 +250,6 @@ async fn http_phase<C: Component>(
             }
         };
     let request = &head.request;
-    if !admitted {
-        let refusal = Refusal::new(
-            429,
-            format!(
-                "too many connections from your address (at most {})",
-                cx.settings.max_connections_per_ip
-            ),
-        );
-        log_refusal(cx, peer, Some(request.uri().path()), &refusal);
-        handshake::refuse(stream, &refusal).await;
-        return None;
-    }
     let (key, subprotocol) = match check_request(request, &cx.settings, &*cx.component, extensions)
     {
         Ok(accepted) => accepted,

@@ -346,6 +346,26 @@ pub(crate) async fn refuse(stream: &mut TcpStream, refusal: &Refusal) {
     let _ = tokio::time::timeout(ANSWER_TIMEOUT, answer).await;
 }
 
+/// How long a connection over its address's limit is kept: long enough for
+/// its 429 to be written and its request to be read away (so that closing
+/// sends no reset that could destroy the answer), short enough that a
+/// flood of such connections cannot pile up open sockets.
+pub(crate) const OVER_LIMIT_LINGER: Duration = Duration::from_millis(250);
+
+/// [`refuse`] at once, without waiting for the request, within
+/// [`OVER_LIMIT_LINGER`]: for a connection over its address's limit, which
+/// must cost no more than its accept.
+pub(crate) async fn refuse_now(stream: &mut TcpStream, refusal: &Refusal) {
+    let answer = async {
+        stream.write_all(&refusal.to_bytes()).await?;
+        stream.flush().await?;
+        stream.shutdown().await?;
+        let mut sink = tokio::io::sink();
+        tokio::io::copy(&mut (&mut *stream).take(LINGER_BYTES), &mut sink).await
+    };
+    let _ = tokio::time::timeout(OVER_LIMIT_LINGER, answer).await;
+}
+
 /// Whether any `name` field holds `token` in its comma-separated list,
 /// ignoring case.
 fn has_token(request: &Request, name: &HeaderName, token: &str) -> bool {

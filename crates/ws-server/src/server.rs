@@ -78,10 +78,6 @@ pub async fn run<C: Component>(
             }
         };
         let _ = stream.set_nodelay(true);
-        // Over its address's limit, a connection still gets its answer
-        // (429) from its own task, without holding a share of the limit.
-        let slot = per_ip.take(peer.ip());
-        let id = connection_id::next();
         let cx = Context {
             component: Arc::clone(&component),
             settings: Arc::clone(&settings),
@@ -89,6 +85,15 @@ pub async fn run<C: Component>(
             tracker: tracker.clone(),
             handshake_log: Arc::clone(&handshake_log),
         };
+        // Over its address's limit, a connection gets its 429 at once and
+        // gives its share of `max_connections` back first: silent sockets
+        // from one address must not keep everyone else waiting.
+        let Some(slot) = per_ip.take(peer.ip()) else {
+            drop(permit);
+            tracker.spawn(connection::refuse_over_limit(stream, peer, cx));
+            continue;
+        };
+        let id = connection_id::next();
         tracker.spawn(async move {
             connection::serve(stream, peer, id, slot, cx).await;
             drop(permit);

@@ -26,6 +26,10 @@ impl CloseCode {
     pub const SLOW_CONSUMER: Self = Self(4000);
     /// The client answered no ping within the server's `client_timeout`.
     pub const HEARTBEAT_TIMEOUT: Self = Self(4001);
+    /// A room this connection was in started over (its Redis lost it) and
+    /// another user claimed the connection's name there first. The client
+    /// reconnects; its join of that room then gets `name_taken`.
+    pub const NAME_LOST: Self = Self(4003);
 }
 
 impl From<CloseCode> for u16 {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Client, RedisServer, TestServer, start_instance};
-use protocol::{ChatMessage, ServerMessage};
+use protocol::{ChatMessage, CloseCode, ServerMessage};
 use serde_json::json;
 
 /// How long a test waits for what must happen within a bound (presence
@@ -590,4 +590,87 @@ async fn a_redis_that_went_back_in_time_gives_the_room_a_new_epoch() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_name_held_on_one_instance_cannot_be_taken_on_the_other() {
+    let (_redis, a, b) = two_instances().await;
+    let _ada = Client::connect_user(&a, "u-ada", "Ada")
+        .await
+        .joined_to("lobby")
+        .await;
+    // Instance b has nobody in the room: only Redis can refuse these.
+    for (user, name) in [("u-imp", "Ada"), ("u-imp", "\u{0430}da"), ("u-ada", "Ada L")] {
+        let mut other = Client::connect_user(&b, user, name).await;
+        other
+            .send_json(json!({"type": "join", "room": "lobby", "ref": "j"}))
+            .await;
+        assert_eq!(other.recv_error().await, "name_taken", "{user} as {name:?}");
+    }
+    // The same user under the same name is one more tab.
+    let mut tab = Client::connect_user(&b, "u-ada", "Ada").await;
+    assert_eq!(tab.join("lobby").await.members, ["Ada"]);
+}
+
+#[tokio::test]
+async fn racing_joins_under_one_name_on_two_instances_let_one_user_in() {
+    let (_redis, a, b) = two_instances().await;
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        clients.push(Client::connect_user(server, &format!("u{i}"), "Ada").await);
+    }
+    for client in &mut clients {
+        client
+            .send_json(json!({"type": "join", "room": "race", "ref": "j"}))
+            .await;
+    }
+    let mut joined = 0;
+    for client in &mut clients {
+        match client.recv().await {
+            ServerMessage::Joined { members, .. } => {
+                assert_eq!(members.len(), 1);
+                joined += 1;
+            }
+            ServerMessage::Error { code, .. } => assert_eq!(code.as_str(), "name_taken"),
+            other => panic!("expected joined or name_taken, got {other:?}"),
+        }
+    }
+    assert_eq!(joined, 1);
+}
+
+#[tokio::test]
+async fn after_redis_loses_a_room_a_name_claimed_elsewhere_first_closes_the_other_holder() {
+    let redis = Arc::new(RedisServer::start().await);
+    let fast = |s: &mut ws_server::Settings| s.presence_ttl = Duration::from_millis(600);
+    let a = start_instance(&redis, fast).await;
+    let b = start_instance(&redis, fast).await;
+    let mut ada = Client::connect_user(&a, "u-ada", "Ada")
+        .await
+        .joined_to("lobby")
+        .await;
+    let mut conn = redis.connection().await;
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Before instance a notices, another user takes the name on b.
+    let mut impostor = Client::connect_user(&b, "u-imp", "ada").await;
+    assert_eq!(impostor.join("lobby").await.members, ["ada"]);
+    // Instance a's next refresh finds the name taken: Ada is closed, not
+    // left to show the same name as another user.
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ada.ws_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => break ada.close_code(),
+            Err(_) => panic!("Ada was never closed"),
+        }
+    };
+    assert_eq!(close, Some(CloseCode::NAME_LOST.0));
+    // Back again, her join says why.
+    let mut again = Client::connect_user(&a, "u-ada", "Ada").await;
+    again
+        .send_json(json!({"type": "join", "room": "lobby", "ref": "j"}))
+        .await;
+    assert_eq!(again.recv_error().await, "name_taken");
 }

@@ -174,6 +174,24 @@ impl LocalRoom {
         })
     }
 
+    /// Removes every connection of `user`, and the user; returns them.
+    pub fn remove_user(&mut self, user: &UserId) -> Vec<Connection> {
+        let ids: Vec<ConnectionId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.user == *user)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut gone = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(local) = self.members.get(&id) {
+                gone.push(local.conn.clone());
+            }
+            self.remove(id);
+        }
+        gone
+    }
+
     /// Queues `frame` for every member. Queueing never waits: a member whose
     /// outbox is full is closed as too slow instead.
     pub fn broadcast(&self, frame: &Utf8Bytes) {

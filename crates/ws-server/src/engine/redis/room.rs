@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::{debug, warn};
 use protocol::encoded::{self, JoinedHead};
-use protocol::{ClientRef, DisplayName, Epoch, Member, Position, RoomName, UserId};
+use protocol::{ClientRef, CloseCode, DisplayName, Epoch, Member, Position, RoomName, UserId};
 use redis::RedisResult;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -567,6 +567,7 @@ impl RoomTask {
                 return false;
             }
         };
+        self.evict(&presence.refused);
         warn!(
             "room {}: its stream restarted (epoch {epoch}); members start over at offset {offset}",
             self.room
@@ -602,21 +603,34 @@ impl RoomTask {
         }
         .await;
         match renewed {
-            Ok(presence) if !presence.refused.is_empty() => {
-                // Only after Redis lost the room: a user of another instance
-                // claimed the name first. These members stay here, unlisted.
-                warn!(
-                    "room {}: {} users here lost their names to users elsewhere",
-                    self.room,
-                    presence.refused.len()
-                );
-            }
-            Ok(_) => {}
+            Ok(presence) => self.evict(&presence.refused),
             Err(e) => debug!("room {}: cannot renew presence: {e}", self.room),
         }
         // Also the backstop for a quiet room: a message lost without a trace
         // (no later one to reveal the gap) is found here.
         self.resync().await;
+    }
+
+    /// Closes the connections of `refused` users: only after Redis lost the
+    /// room can a user of another instance have claimed their name first,
+    /// and two users must never show one name. Closing, rather than
+    /// dropping them from this room alone, keeps every connection's own
+    /// list of its rooms true; a client that reconnects is told
+    /// `name_taken` by its join.
+    fn evict(&mut self, refused: &[UserId]) {
+        for user in refused {
+            for conn in self.members.remove_user(user) {
+                warn!(
+                    "room {}: closing connection {}: its name went to another user after the room started over",
+                    self.room,
+                    conn.id()
+                );
+                conn.close(
+                    CloseCode::NAME_LOST,
+                    format!("your name in room {} went to another user", self.room),
+                );
+            }
+        }
     }
 
     /// Marks the room behind Redis; the next refresh (or dropped event)

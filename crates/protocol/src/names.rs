@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 
 /// Why a room name, display name or message text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,12 +142,20 @@ impl DisplayName {
 
     /// What two names are compared by when a room refuses a name that
     /// another user holds: the name after NFKC normalization and case
-    /// folding, reduced to its confusable skeleton (Unicode TR39), so that
-    /// "Alice", "ALICE", "Ａｌｉｃｅ" and a Cyrillic "Аlice" are one name.
+    /// folding, reduced to its confusable skeleton (Unicode TR39, which
+    /// decomposes it), without combining marks, so that "Alice", "ALICE",
+    /// "Ａｌｉｃｅ", a Cyrillic "Аlice" and "Alice" with a mark stacked on a
+    /// letter are one name. Dropping every mark also makes "José" and
+    /// "Jose" one name: a key errs towards refusing a look-alike.
     #[must_use]
     pub fn key(&self) -> NameKey {
-        let folded: String = caseless::default_case_fold_str(&self.0.nfkc().collect::<String>());
-        let skeleton: String = unicode_security::skeleton(&folded).collect();
+        // Marks go first too: case folding turns some into letters (the
+        // Greek ypogegrammeni becomes an iota).
+        let bare: String = self.0.nfkd().filter(|c| !is_combining_mark(*c)).collect();
+        let folded: String = caseless::default_case_fold_str(&bare.nfkc().collect::<String>());
+        let skeleton: String = unicode_security::skeleton(&folded)
+            .filter(|c| !is_combining_mark(*c))
+            .collect();
         NameKey(skeleton.nfkc().collect())
     }
 
@@ -502,6 +511,9 @@ mod tests {
             "\u{0410}lice",
             "\u{FF21}lice",
             "Al\u{0456}ce",
+            "Alice\u{0345}",
+            "Ali\u{0363}ce",
+            "Al\u{00ED}ce",
         ] {
             assert_eq!(key(same), key("Alice"), "{same:?}");
         }

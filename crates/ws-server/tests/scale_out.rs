@@ -600,7 +600,11 @@ async fn a_name_held_on_one_instance_cannot_be_taken_on_the_other() {
         .joined_to("lobby")
         .await;
     // Instance b has nobody in the room: only Redis can refuse these.
-    for (user, name) in [("u-imp", "Ada"), ("u-imp", "\u{0430}da"), ("u-ada", "Ada L")] {
+    for (user, name) in [
+        ("u-imp", "Ada"),
+        ("u-imp", "\u{0430}da"),
+        ("u-ada", "Ada L"),
+    ] {
         let mut other = Client::connect_user(&b, user, name).await;
         other
             .send_json(json!({"type": "join", "room": "lobby", "ref": "j"}))

@@ -279,7 +279,7 @@ fn banner(scale: u8, credentials: &Credentials) {
         println!("  Press Ctrl-C to stop everything.");
     }
     println!();
-    for line in operator_lines(&credentials.api_key) {
+    for line in operator_lines(&credentials.api_key, &credentials.secret) {
         println!("  {line}");
     }
     println!();
@@ -287,7 +287,7 @@ fn banner(scale: u8, credentials: &Credentials) {
 
 /// How to act as the operator in this run: the sign-in page and the key,
 /// and a call of the publishing API.
-fn operator_lines(api_key: &str) -> Vec<String> {
+fn operator_lines(api_key: &str, secret: &str) -> Vec<String> {
     vec![
         "Secret and API key are new for this run (nothing is stored).".to_owned(),
         format!("Operator sign-in: http://localhost:{APP_PORT}/operator with the API key"),
@@ -299,8 +299,9 @@ fn operator_lines(api_key: &str) -> Vec<String> {
         format!(
             "    -d '{{\"text\": \"hello from curl\"}}' http://localhost:{APP_PORT}/api/rooms/lobby/messages"
         ),
+        "A token for another client (Authorization: Bearer TOKEN):".to_owned(),
         format!(
-            "A token for another client: DUPLEX_APP_SECRET=... cargo run -p app-server -- token --user u1 --name Ada --ttl 1h"
+            "  DUPLEX_APP_SECRET={secret} cargo run -q -p app-server -- token --user u1 --name Ada --ttl 1h"
         ),
     ]
 }
@@ -424,14 +425,18 @@ mod tests {
         }
         let again = Credentials::generate();
         assert_ne!(again.secret, credentials.secret);
-        assert_ne!(again.api_key, credentials.secret);
+        assert_ne!(again.api_key, credentials.api_key);
     }
 
     #[test]
     fn the_banner_says_how_to_sign_in_and_call_the_api() {
-        let lines = operator_lines("KEY").join("\n");
+        let lines = operator_lines("KEY", "SECRET").join("\n");
         assert!(lines.contains("http://localhost:5001/operator"), "{lines}");
         assert!(lines.contains("Authorization: Bearer KEY"), "{lines}");
         assert!(lines.contains("/api/rooms/lobby/messages"), "{lines}");
+        assert!(
+            lines.contains("DUPLEX_APP_SECRET=SECRET cargo run -q -p app-server -- token"),
+            "{lines}"
+        );
     }
 }

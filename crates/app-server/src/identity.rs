@@ -13,8 +13,24 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use protocol::{Secret, UserId};
 
-/// The cookie's name.
+/// The cookie's name over plain HTTP (development).
 pub const USER_COOKIE: &str = "duplex_user";
+
+/// The cookie's name over HTTPS. The `__Host-` prefix makes browsers
+/// refuse it unless it is `Secure`, for `/` and without a `Domain`: a
+/// sibling subdomain cannot plant its own copy on a visitor.
+pub const SECURE_USER_COOKIE: &str = "__Host-duplex_user";
+
+/// The cookie's name: [`SECURE_USER_COOKIE`] when the public origin is
+/// https, [`USER_COOKIE`] otherwise.
+#[must_use]
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_USER_COOKIE
+    } else {
+        USER_COOKIE
+    }
+}
 
 /// What the cookie's tag is computed for: no other tag of the same secret
 /// (a token's signature, the operator cookie's) can pass for it.
@@ -43,19 +59,20 @@ pub fn verify_user(value: &str, secret: &Secret) -> Option<UserId> {
     UserId::new(id).ok()
 }
 
-/// The user of `request`'s valid `duplex_user` cookie, if it has one.
+/// The user of `request`'s valid user cookie (named as [`cookie_name`]
+/// says for `secure`), if it has one.
 #[must_use]
-pub fn user_of(request: &HttpRequest, secret: &Secret) -> Option<UserId> {
-    verify_user(request.cookie(USER_COOKIE)?.value(), secret)
+pub fn user_of(request: &HttpRequest, secret: &Secret, secure: bool) -> Option<UserId> {
+    verify_user(request.cookie(cookie_name(secure))?.value(), secret)
 }
 
-/// The `duplex_user` cookie for `user`: HttpOnly (page scripts never need
-/// it: they get tokens), SameSite=Lax (sent when following a link to a
-/// room, not on other sites' requests), `Secure` when the public origin is
-/// https.
+/// The user cookie for `user`: HttpOnly (page scripts never need it: they
+/// get tokens), SameSite=Lax (sent when following a link to a room, not on
+/// other sites' requests), `Secure` and `__Host-` named when the public
+/// origin is https.
 #[must_use]
 pub fn user_cookie(user: &UserId, secret: &Secret, secure: bool) -> Cookie<'static> {
-    Cookie::build(USER_COOKIE, sign_user(user, secret))
+    Cookie::build(cookie_name(secure), sign_user(user, secret))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -106,7 +123,10 @@ mod tests {
         ] {
             assert!(cookie.contains(part), "{cookie} lacks {part}");
         }
+        assert!(cookie.starts_with("__Host-duplex_user="), "{cookie}");
+        assert!(!cookie.contains("Domain"), "{cookie}");
         let plain = user_cookie(&UserId::generate(), &secret("s"), false).to_string();
         assert!(!plain.contains("Secure"), "{plain}");
+        assert!(plain.starts_with("duplex_user="), "{plain}");
     }
 }

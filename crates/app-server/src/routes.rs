@@ -312,7 +312,8 @@ async fn room(
         return Ok(see_other(format!("/?{query}")));
     };
     let name = DisplayName::new(name).map_err(AppError::InvalidName)?;
-    let (user, new_cookie) = match identity::user_of(&request, &site.secret) {
+    let (user, new_cookie) = match identity::user_of(&request, &site.secret, site.origin.is_https())
+    {
         Some(user) => (user, None),
         None => {
             let user = UserId::generate();

@@ -21,7 +21,9 @@ use crate::site::Site;
 /// announcements.
 pub const SERVICE_USER: &str = "app-server";
 
-/// The name announcements are shown under when they name none.
+/// The display name in this server's service token. Announcements are
+/// shown under the name each request gives (`api::DEFAULT_ANNOUNCER` when
+/// it gives none), not under this one.
 pub const SERVICE_NAME: &str = "Announcements";
 
 /// How long the service token is valid: it is checked when the connection
@@ -87,7 +89,7 @@ pub async fn refresh(
     site: web::Data<Site>,
 ) -> HttpResponse {
     use actix_web::http::StatusCode;
-    let Some(user) = identity::user_of(&request, &site.secret) else {
+    let Some(user) = identity::user_of(&request, &site.secret, site.origin.is_https()) else {
         return json_error(
             StatusCode::UNAUTHORIZED,
             "no_user",

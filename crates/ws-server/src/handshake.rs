@@ -245,8 +245,13 @@ pub(crate) fn check_upgrade(request: &Request) -> Result<&HeaderValue, Refusal> 
     if request.version() != Version::HTTP_11 {
         return Err(Refusal::new(400, "WebSocket upgrades need HTTP/1.1"));
     }
-    if !request.headers().contains_key(header::HOST) {
-        return Err(Refusal::new(400, "the request has no Host header field"));
+    // Exactly one, as RFC 9112 (3.2) requires: two could be read one way
+    // here and another way by a proxy in front.
+    if only_value(request, &header::HOST).is_none() {
+        return Err(Refusal::new(
+            400,
+            "the request needs exactly one Host header field",
+        ));
     }
     if !has_token(request, &header::UPGRADE, "websocket") {
         return Err(Refusal::new(426, "this endpoint speaks WebSocket only")

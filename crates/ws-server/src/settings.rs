@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "DUPLEX_WS";
 
 /// Everything an operator can tune. See the settings table in the README.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` masks the secret and a Redis password, so that printing the
+/// settings never leaks them.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// The address to listen on. `0.0.0.0` inside a container.
@@ -117,6 +120,30 @@ pub enum EngineKind {
 /// Redis, and a round trip must fit well inside it.
 const MIN_PRESENCE_TTL: Duration = Duration::from_millis(300);
 
+/// What stands for a secret in printed settings.
+const MASK: &str = "***";
+
+/// `url` with the password of its user info (`scheme://user:PASSWORD@host`)
+/// replaced by [`MASK`].
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:{MASK}@{host}"),
+        None => format!("{scheme}://{MASK}@{host}"),
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Settings {}", self.masked())
+    }
+}
+
 /// What a `join` costs from a connection's frame budget: it may send up to
 /// `history_size` messages back, so it weighs more than a post.
 pub const JOIN_COST: u32 = 4;
@@ -211,6 +238,26 @@ impl Settings {
         Ok(())
     }
 
+    /// The settings as JSON with the secret and a Redis password masked:
+    /// what may be printed or logged.
+    #[must_use]
+    pub fn masked(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(fields) = value.as_object_mut() {
+            if !self.secret.is_empty() {
+                fields.insert("secret".to_owned(), MASK.into());
+            }
+            fields.insert("redis_url".to_owned(), self.redis_url_for_log().into());
+        }
+        value
+    }
+
+    /// `redis_url` with its password, if any, masked: for log lines.
+    #[must_use]
+    pub fn redis_url_for_log(&self) -> String {
+        mask_password(&self.redis_url)
+    }
+
     /// The token secret.
     ///
     /// # Errors
@@ -277,7 +324,7 @@ impl Settings {
         {
             return invalid(&format!(
                 "redis_url {:?} is not a Redis URL (redis://host:port): {e}",
-                self.redis_url
+                self.redis_url_for_log()
             ));
         }
         Ok(())
@@ -317,6 +364,24 @@ mod tests {
         };
         assert_eq!(Settings::load_from(None, env(&[]))?, expected);
         Ok(())
+    }
+
+    #[test]
+    fn printing_the_settings_masks_the_secret_and_a_redis_password() {
+        let settings = Settings {
+            secret: SECRET.to_owned(),
+            redis_url: "redis://app:hunter2@cache:6379/0".to_owned(),
+            ..Settings::default()
+        };
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains(SECRET), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("redis://app:***@cache:6379/0"),
+            "{printed}"
+        );
+        assert_eq!(mask_password("redis://:pw@h:1"), "redis://:***@h:1");
+        assert_eq!(mask_password("redis://h:1"), "redis://h:1");
     }
 
     #[test]

@@ -83,6 +83,12 @@ fn refused_requests() -> Vec<Refused> {
         ),
         ("no Host", without("Host: localhost\r\n"), 400, None),
         (
+            "two Host fields",
+            upgrade_request("Host: elsewhere\r\n"),
+            400,
+            None,
+        ),
+        (
             "another path",
             upgrade.replace("/ws", "/elsewhere"),
             404,

@@ -126,7 +126,7 @@ impl RedisEngine {
         let instance = uuid::Uuid::now_v7().simple().to_string();
         info!(
             "redis engine: instance {instance} using {}",
-            settings.redis_url
+            settings.redis_url_for_log()
         );
         let store = Store::new(
             conn,

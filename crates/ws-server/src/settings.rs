@@ -224,7 +224,7 @@ impl Settings {
 
     /// Fills `secret` from `secret_file` when only the file is given.
     fn read_secret_file(&mut self) -> Result<(), config::ConfigError> {
-        if let (true, Some(file)) = (self.secret.is_empty(), &self.secret_file) {
+        if let (true, Some(file)) = (self.secret.trim().is_empty(), &self.secret_file) {
             self.secret = std::fs::read_to_string(file)
                 .map_err(|e| {
                     config::ConfigError::Message(format!(

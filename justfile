@@ -21,6 +21,10 @@ lint:
 fmt:
     cargo fmt --all
 
+# Benchmark the ws-server against peer servers; writes docs/benchmarks.md.
+bench *ARGS:
+    cargo xtask bench {{ARGS}}
+
 # What CI runs: lint, then test.
 ci:
     cargo xtask ci

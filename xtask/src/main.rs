@@ -2,6 +2,7 @@
 //! cargo can run everything (`cargo xtask dev`); the justfile calls the same
 //! commands.
 
+mod bench;
 mod dev;
 mod system;
 
@@ -38,6 +39,24 @@ enum Task {
     Lint,
     /// What CI runs: lint, then test.
     Ci,
+    /// Benchmark the ws-server against peer servers, side by side, and
+    /// write docs/benchmarks.md.
+    Bench {
+        /// Only these servers (duplex, tuned-relay, naive-relay,
+        /// go-gorilla, node-ws, python-websockets); all by default.
+        #[arg(long, value_delimiter = ',')]
+        servers: Vec<String>,
+        /// Only these scenarios (idle, echo, "fanout 10 x 100",
+        /// "fanout 1 x 1000", "slow consumers", "chat mix"); all by default.
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
+        /// Do not run bench/peers/install.sh first.
+        #[arg(long)]
+        no_install: bool,
+        /// Print the report instead of writing docs/benchmarks.md.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +66,17 @@ fn main() -> ExitCode {
         Task::Test { args } => test(&args),
         Task::Lint => lint(),
         Task::Ci => lint().and_then(|()| test(&[])),
+        Task::Bench {
+            servers,
+            scenarios,
+            no_install,
+            dry_run,
+        } => bench::run(&bench::Options {
+            servers,
+            scenarios,
+            no_install,
+            dry_run,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,14 +13,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use protocol::{CloseCode, ServerMessage};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::http::Extensions;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes, handshake::server::Request};
 use tokio_util::sync::CancellationToken;
+
+use crate::outbox::{Outbox, PushError};
 
 /// The id of one connection, unique within the server process.
 pub type ConnectionId = u64;
@@ -112,35 +112,6 @@ pub struct CloseRequest {
     pub reason: String,
 }
 
-/// The sending side of a connection's outbox, bounded twice: in frames by
-/// the channel's capacity, and in bytes by `max_bytes`, because one frame
-/// (a `joined` with a long history) can weigh a megabyte while another
-/// weighs fifty bytes.
-#[derive(Debug, Clone)]
-pub struct Outbox {
-    /// Frames for the connection's writer task.
-    pub sender: mpsc::Sender<Message>,
-    /// The most bytes queued at once. A single frame larger than this is
-    /// still accepted into an empty outbox, so no legitimate frame is
-    /// undeliverable.
-    pub max_bytes: usize,
-}
-
-impl Outbox {
-    /// An outbox of `capacity` frames and no byte limit; for tests.
-    #[must_use]
-    pub fn unlimited(capacity: usize) -> (Self, mpsc::Receiver<Message>) {
-        let (sender, receiver) = mpsc::channel(capacity);
-        (
-            Self {
-                sender,
-                max_bytes: usize::MAX,
-            },
-            receiver,
-        )
-    }
-}
-
 /// Why [`Connection::send`] did not queue a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -165,11 +136,9 @@ struct Inner {
     id: ConnectionId,
     peer: SocketAddr,
     /// Frames for the connection's writer task, which owns the socket's sink.
-    /// Bounded, so a client that stops reading cannot grow server memory.
-    outbox: mpsc::Sender<Message>,
-    /// Bytes queued in `outbox` and not yet written, against `max_bytes`.
-    queued_bytes: AtomicUsize,
-    max_bytes: usize,
+    /// Bounded in frames and bytes, so a client that stops reading cannot
+    /// grow server memory.
+    outbox: Outbox,
     /// Cancelled when anyone asks the connection to close; the connection's
     /// loop watches it and `close_request` says why.
     closing: CancellationToken,
@@ -188,9 +157,7 @@ impl Connection {
             inner: Arc::new(Inner {
                 id,
                 peer,
-                outbox: outbox.sender,
-                queued_bytes: AtomicUsize::new(0),
-                max_bytes: outbox.max_bytes,
+                outbox,
                 closing: CancellationToken::new(),
                 close_request: OnceLock::new(),
                 extensions,
@@ -225,28 +192,14 @@ impl Connection {
     /// would otherwise hold every sender back or lose frames silently.
     /// [`SendError::Closed`] when the connection is gone.
     pub fn send(&self, message: Message) -> Result<(), SendError> {
-        let size = message.len();
-        let queued = self.inner.queued_bytes.fetch_add(size, Ordering::Relaxed);
-        if queued > 0 && queued.saturating_add(size) > self.inner.max_bytes {
-            self.inner.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-            self.close(CloseCode::SLOW_CONSUMER, "outbox full: client too slow");
-            return Err(SendError::Full);
-        }
-        let result = match self.inner.outbox.try_send(message) {
-            Ok(()) => return Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match self.inner.outbox.push(message) {
+            Ok(()) => Ok(()),
+            Err(PushError::Full) => {
                 self.close(CloseCode::SLOW_CONSUMER, "outbox full: client too slow");
                 Err(SendError::Full)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
-        };
-        self.inner.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-        result
-    }
-
-    /// Records that the writer has taken `bytes` out of the outbox.
-    pub(crate) fn written(&self, bytes: usize) {
-        self.inner.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            Err(PushError::Closed) => Err(SendError::Closed),
+        }
     }
 
     /// Queues an already encoded text frame; broadcasts encode once and
@@ -292,14 +245,12 @@ impl Connection {
 mod tests {
     use super::*;
 
-    fn connection(capacity: usize, max_bytes: usize) -> (Connection, mpsc::Receiver<Message>) {
-        let (sender, receiver) = mpsc::channel(capacity);
+    use crate::outbox::{OutboxReader, outbox};
+
+    fn connection(capacity: usize, max_bytes: usize) -> (Connection, OutboxReader) {
+        let (outbox, reader) = outbox(capacity, max_bytes);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-        let outbox = Outbox { sender, max_bytes };
-        (
-            Connection::new(1, peer, outbox, Extensions::new()),
-            receiver,
-        )
+        (Connection::new(1, peer, outbox, Extensions::new()), reader)
     }
 
     #[test]
@@ -321,7 +272,7 @@ mod tests {
         let (conn, mut rx) = connection(16, 100);
         assert_eq!(conn.send(Message::text("x".repeat(60))), Ok(()));
         let taken = rx.try_recv().map(|m| m.len()).unwrap_or_default();
-        conn.written(taken);
+        rx.written(taken);
         assert_eq!(conn.send(Message::text("y".repeat(60))), Ok(()));
         assert!(conn.close_request().is_none());
     }

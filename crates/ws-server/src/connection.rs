@@ -13,8 +13,8 @@ use futures_util::stream::SplitStream;
 use futures_util::{Sink, SinkExt, StreamExt};
 use log::{Level, debug, info, log};
 use protocol::CloseCode;
+use std::collections::VecDeque;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
@@ -25,9 +25,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::buffers;
-use crate::component::{Component, Connection, ConnectionError, ConnectionId, Outbox};
+use crate::component::{Component, Connection, ConnectionError, ConnectionId};
 use crate::handshake::{self, Failure, Refusal};
 use crate::log_limit::{LogLimit, Verdict};
+use crate::outbox::{OutboxReader, outbox};
 use crate::server::IpSlot;
 use crate::settings::Settings;
 use crate::untrusted::{Untrusted, untrusted_bytes};
@@ -103,11 +104,7 @@ pub(crate) async fn serve<C: Component>(
     );
 
     let (sink, mut stream) = ws.split();
-    let (sender, outbox_rx) = mpsc::channel(cx.settings.outbox_capacity);
-    let outbox = Outbox {
-        sender,
-        max_bytes: cx.settings.outbox_max_bytes,
-    };
+    let (outbox, outbox_rx) = outbox(cx.settings.outbox_capacity, cx.settings.outbox_max_bytes);
     let conn = Connection::new(id, peer, outbox, extensions);
     let ending = Arc::new(Ending::default());
     let writer = cx.tracker.spawn(write_loop(
@@ -411,39 +408,35 @@ fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode,
 /// into one flush, until the connection is asked to close; then ends the
 /// close handshake: with the server's close frame, or, when
 /// `client_closed`, with the answer to the client's.
-async fn write_loop<S>(
-    mut sink: S,
-    mut outbox: mpsc::Receiver<Message>,
-    conn: Connection,
-    ending: Arc<Ending>,
-) where
+async fn write_loop<S>(mut sink: S, mut outbox: OutboxReader, conn: Connection, ending: Arc<Ending>)
+where
     S: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
+    // Kept across batches: its buffer is swapped with the outbox's, so
+    // neither allocates once both have grown to the usual batch.
+    let mut batch = VecDeque::new();
     loop {
-        let first = tokio::select! {
+        let taken = tokio::select! {
             biased;
             () = conn.closing() => break,
-            next = outbox.recv() => match next {
-                Some(message) => message,
-                None => break,
-            },
+            taken = outbox.take(&mut batch) => taken,
         };
+        if !taken {
+            break;
+        }
         // The batch's bytes leave the outbox's budget only once flushed:
         // until then they sit in tungstenite's write buffer, and a client
         // that stops reading must not get more queued because of it.
         let write = async {
-            let mut batch = first.len();
-            for frame in buffers::fragments(first) {
-                sink.feed(frame).await?;
-            }
-            while let Ok(message) = outbox.try_recv() {
-                batch += message.len();
+            let mut bytes = 0;
+            while let Some(message) = batch.pop_front() {
+                bytes += message.len();
                 for frame in buffers::fragments(message) {
                     sink.feed(frame).await?;
                 }
             }
             sink.flush().await?;
-            Ok::<_, tungstenite::Error>(batch)
+            Ok::<_, tungstenite::Error>(bytes)
         };
         // A client that stops reading blocks the write; closing must still
         // get through, so the write races the close request.
@@ -452,7 +445,7 @@ async fn write_loop<S>(
             written = write => written,
         };
         match written {
-            Ok(batch) => conn.written(batch),
+            Ok(bytes) => outbox.written(bytes),
             Err(e) => {
                 debug!("connection {}: write failed: {e}", conn.id());
                 ending.record_write_failure(e);
@@ -525,12 +518,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn frames_handed_to_a_stalled_socket_still_count_against_the_byte_budget() {
-        let (sender, outbox) = mpsc::channel(16);
+        let (outbox_sender, outbox) = outbox(16, 100);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-        let outbox_sender = Outbox {
-            sender,
-            max_bytes: 100,
-        };
         let conn = Connection::new(1, peer, outbox_sender, Extensions::new());
         let sink = Stalled::default();
         let fed = Arc::clone(&sink.fed);

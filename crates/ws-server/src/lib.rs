@@ -24,6 +24,7 @@ pub mod engine;
 mod handshake;
 mod log_limit;
 pub mod origin;
+pub mod outbox;
 pub mod server;
 pub mod settings;
 mod untrusted;

@@ -248,11 +248,11 @@ pub(crate) fn presence_frame(room: &RoomName, member: &Member, present: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::component::Outbox;
+    use crate::outbox::outbox;
     use tokio_tungstenite::tungstenite::http::Extensions;
 
     fn conn(id: ConnectionId) -> Connection {
-        let (outbox, _rx) = Outbox::unlimited(4);
+        let (outbox, _rx) = outbox(4, usize::MAX);
         Connection::new(id, ([127, 0, 0, 1], 1).into(), outbox, Extensions::new())
     }
 

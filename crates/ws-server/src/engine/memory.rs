@@ -425,9 +425,9 @@ impl MemoryEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::component::{Connection, Outbox};
+    use crate::component::Connection;
+    use crate::outbox::{OutboxReader, outbox};
     use protocol::{DisplayName, ServerMessage};
-    use tokio::sync::mpsc;
     use tokio_tungstenite::tungstenite::Message;
 
     const TTL: Duration = Duration::from_secs(60);
@@ -440,8 +440,8 @@ mod tests {
         })
     }
 
-    fn conn(id: ConnectionId) -> (Connection, mpsc::Receiver<Message>) {
-        let (outbox, rx) = Outbox::unlimited(64);
+    fn conn(id: ConnectionId) -> (Connection, OutboxReader) {
+        let (outbox, rx) = outbox(64, usize::MAX);
         let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 1000));
         (Connection::new(id, peer, outbox, Default::default()), rx)
     }
@@ -477,7 +477,7 @@ mod tests {
             since,
             reference: None,
         })?;
-        let Ok(Message::Text(text)) = rx.try_recv() else {
+        let Some(Message::Text(text)) = rx.try_recv() else {
             panic!("no joined frame");
         };
         match serde_json::from_str(&text) {

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -130,7 +130,8 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     system::cargo(&["build", "--release", "-p", "ws-server", "-p", "loadgen"])?;
     let secret = protocol::Secret::generate();
-    let servers: Vec<Server> = servers(&root, &secret)
+    let peers = peers_file(&root)?;
+    let servers: Vec<Server> = servers(&root, &secret, &peers)
         .into_iter()
         .filter(|s| options.servers.is_empty() || options.servers.contains(&s.name))
         .collect();
@@ -186,7 +187,21 @@ pub fn run(options: &Options) -> Result<(), String> {
     )
     .map_err(|e| format!("{}: {e}", raw_path.display()))?;
 
-    let report = report(&servers, &scenarios, &outcomes, started.elapsed());
+    let versions: Vec<(String, String)> = std::iter::once(("duplex".to_owned(), shell("rustc -V")))
+        .chain(
+            peers
+                .peer
+                .iter()
+                .map(|p| (p.name.clone(), output_of(&p.version))),
+        )
+        .collect();
+    let report = report(
+        &servers,
+        &scenarios,
+        &outcomes,
+        &versions,
+        started.elapsed(),
+    );
     if options.dry_run {
         println!("{report}");
     } else {
@@ -198,12 +213,29 @@ pub fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// The servers compared: Duplex first, then the peers of `bench/peers`.
-fn servers(root: &Path, secret: &str) -> Vec<Server> {
-    let target = root.join("target/release");
-    let path = |p: PathBuf| p.to_string_lossy().into_owned();
-    let peers = root.join("bench/peers");
-    let port_env = |name: &str| vec![(name.to_owned(), "{port}".to_owned())];
+/// `bench/peers/peers.toml`: how to start each peer and ask its version.
+#[derive(Debug, serde::Deserialize)]
+struct PeersFile {
+    port_env: String,
+    peer: Vec<PeerEntry>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PeerEntry {
+    name: String,
+    start: Vec<String>,
+    version: Vec<String>,
+}
+
+fn peers_file(root: &Path) -> Result<PeersFile, String> {
+    let path = root.join("bench/peers/peers.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The servers compared: Duplex first, then the peers of
+/// `bench/peers/peers.toml`, the tuned relay first among them.
+fn servers(root: &Path, secret: &str, peers: &PeersFile) -> Vec<Server> {
     let mut duplex_env = vec![
         ("DUPLEX_WS_PORT".to_owned(), "{port}".to_owned()),
         ("DUPLEX_WS_SECRET".to_owned(), secret.to_owned()),
@@ -218,47 +250,29 @@ fn servers(root: &Path, secret: &str) -> Vec<Server> {
     ] {
         duplex_env.push((key.to_owned(), value.to_owned()));
     }
-    vec![
-        Server {
-            name: "duplex".into(),
-            mode: Mode::Duplex,
-            command: vec![path(target.join("ws-server"))],
-            env: duplex_env,
-        },
-        Server {
-            name: "tuned-relay".into(),
+    let mut servers = vec![Server {
+        name: "duplex".into(),
+        mode: Mode::Duplex,
+        command: vec![
+            root.join("target/release/ws-server")
+                .to_string_lossy()
+                .into_owned(),
+        ],
+        env: duplex_env,
+    }];
+    let mut relays: Vec<Server> = peers
+        .peer
+        .iter()
+        .map(|peer| Server {
+            name: peer.name.clone(),
             mode: Mode::Relay,
-            command: vec![path(target.join("tuned-relay"))],
-            env: port_env("PORT"),
-        },
-        Server {
-            name: "naive-relay".into(),
-            mode: Mode::Relay,
-            command: vec![path(target.join("naive-relay"))],
-            env: port_env("PORT"),
-        },
-        Server {
-            name: "go-gorilla".into(),
-            mode: Mode::Relay,
-            command: vec![path(peers.join("go-gorilla/go-gorilla"))],
-            env: port_env("PORT"),
-        },
-        Server {
-            name: "node-ws".into(),
-            mode: Mode::Relay,
-            command: vec!["node".into(), path(peers.join("node-ws/server.js"))],
-            env: port_env("PORT"),
-        },
-        Server {
-            name: "python-websockets".into(),
-            mode: Mode::Relay,
-            command: vec![
-                path(peers.join("python-websockets/.venv/bin/python")),
-                path(peers.join("python-websockets/server.py")),
-            ],
-            env: port_env("PORT"),
-        },
-    ]
+            command: peer.start.clone(),
+            env: vec![(peers.port_env.clone(), "{port}".to_owned())],
+        })
+        .collect();
+    relays.sort_by_key(|s| s.name != "tuned-relay");
+    servers.extend(relays);
+    servers
 }
 
 /// The scenarios, sized for this two-core machine and a run under ten
@@ -488,6 +502,7 @@ fn report(
     servers: &[Server],
     scenarios: &[Scenario],
     outcomes: &[Outcome],
+    versions: &[(String, String)],
     took: Duration,
 ) -> String {
     let mut out = String::new();
@@ -509,28 +524,8 @@ fn report(
         shell("grep MemTotal /proc/meminfo | awk '{printf \"%.0f GiB\", $2/1048576}'"),
     );
     let _ = writeln!(out, "## Versions\n");
-    for (what, command) in [
-        ("rustc", "rustc -V"),
-        ("node", "node -v"),
-        (
-            "ws (npm)",
-            "node -p \"require('./bench/peers/node-ws/node_modules/ws/package.json').version\"",
-        ),
-        (
-            "python",
-            "bench/peers/python-websockets/.venv/bin/python -V",
-        ),
-        (
-            "websockets (PyPI)",
-            "bench/peers/python-websockets/.venv/bin/python -c 'import websockets; print(websockets.__version__)'",
-        ),
-        ("go", "go version"),
-        (
-            "gorilla/websocket (Debian)",
-            "dpkg-query -W -f '${Version}' golang-github-gorilla-websocket-dev",
-        ),
-    ] {
-        let _ = writeln!(out, "- {what}: {}", shell(command));
+    for (server, version) in versions {
+        let _ = writeln!(out, "- {server}: {version}");
     }
     let _ = writeln!(out);
 
@@ -620,6 +615,26 @@ fn format_figure(value: f64) -> String {
     }
 }
 
+/// The first line `argv` prints, run from the workspace root, or "unknown".
+fn output_of(argv: &[String]) -> String {
+    let Some((program, args)) = argv.split_first() else {
+        return "unknown".to_owned();
+    };
+    Command::new(program)
+        .args(args)
+        .current_dir(system::root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// A shell command's first line of output, or "unknown".
 fn shell(command: &str) -> String {
     Command::new("sh")
@@ -679,7 +694,7 @@ mod tests {
             outcome("node-ws", 20_000.0, 8.0),
             outcome("go-gorilla", 30_000.0, 4.0),
         ];
-        let report = report(&servers, &echo, &outcomes, Duration::from_secs(1));
+        let report = report(&servers, &echo, &outcomes, &[], Duration::from_secs(1));
         assert!(
             report.contains("| round trips/s | 60000 | 120000 | 20000 | 30000 | 2.00x | 0.50x |"),
             "{report}"
@@ -709,7 +724,7 @@ mod tests {
                 result: Err("did not start".into()),
             },
         ];
-        let report = report(&servers, &echo, &outcomes, Duration::from_secs(1));
+        let report = report(&servers, &echo, &outcomes, &[], Duration::from_secs(1));
         assert!(
             report.contains("| round trips/s | 1.00 | – | – | – |"),
             "{report}"

@@ -1,6 +1,9 @@
 //! What the integration tests share: a real ws-server in this process, on a
 //! free loopback port, with limits raised as for a benchmark.
 
+// A harness may panic: a failed setup is a failed test with its message.
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -107,8 +107,10 @@ pub struct IdleArgs {
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     #[serde(rename = "hold_s", serialize_with = "seconds")]
     pub hold: Duration,
-    /// Handshakes in flight at once.
-    #[arg(long, default_value_t = 256)]
+    /// Handshakes in flight at once. Above the server's listen backlog
+    /// (128 for the ws-server) the kernel drops SYNs and those clients
+    /// retry a second later: raise it to see that.
+    #[arg(long, default_value_t = 128)]
     pub in_flight: u32,
 }
 

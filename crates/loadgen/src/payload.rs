@@ -9,6 +9,9 @@
 //! delivery would make them one.
 
 use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use crate::client::Mode;
 
@@ -19,6 +22,11 @@ const MESSAGE_PREFIX: &str = r#"{"type":"message","#;
 /// What precedes the text's value. Earlier fields (`id`, `room`, `user`,
 /// `name`) cannot hold a quote unescaped, so the first match is the field.
 const TEXT_FIELD: &str = r#","text":""#;
+
+/// Finds [`TEXT_FIELD`]; built once, since building a searcher per frame
+/// cost more than the search.
+static TEXT_FIELD_FINDER: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(TEXT_FIELD.as_bytes()));
 
 /// The byte payloads are padded with.
 const PADDING: char = 'x';
@@ -69,13 +77,13 @@ impl Payload {
     /// text (a message of someone else's, a damaged one).
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
-        let rest = text.strip_prefix("p=")?;
+        let rest = text.as_bytes().strip_prefix(b"p=")?;
         let (publisher, rest) = split_number(rest)?;
-        let rest = rest.strip_prefix(" s=")?;
+        let rest = rest.strip_prefix(b" s=")?;
         let (sequence, rest) = split_number(rest)?;
-        let rest = rest.strip_prefix(" t=")?;
+        let rest = rest.strip_prefix(b" t=")?;
         let (sent_ns, rest) = split_number(rest)?;
-        if !(rest.is_empty() || rest.starts_with(' ')) {
+        if !(rest.is_empty() || rest.starts_with(b" ")) {
             return None;
         }
         Some(Self {
@@ -86,14 +94,23 @@ impl Payload {
     }
 }
 
-/// The leading decimal number of `text` and what follows it.
-fn split_number(text: &str) -> Option<(u64, &str)> {
-    let end = text
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(text.len());
-    let number = text.get(..end)?.parse().ok()?;
-    Some((number, text.get(end..)?))
+/// The leading decimal number of `text` (at least one digit, no overflow)
+/// and what follows it. By hand: on the hot path, `str::parse` and its
+/// checks cost more than the digits.
+fn split_number(text: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0_u64;
+    let mut digits = 0;
+    for &byte in text {
+        if !byte.is_ascii_digit() {
+            break;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(byte - b'0'))?;
+        digits += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    Some((value, text.get(digits..)?))
 }
 
 /// The chat text a received frame carries, if it carries one: the `text`
@@ -107,12 +124,12 @@ pub fn text_of(frame: &str, mode: Mode) -> Option<&str> {
             if !frame.starts_with(MESSAGE_PREFIX) {
                 return None;
             }
-            let start = frame.find(TEXT_FIELD)? + TEXT_FIELD.len();
+            let start = TEXT_FIELD_FINDER.find(frame.as_bytes())? + TEXT_FIELD.len();
             let rest = frame.get(start..)?;
             // Our payloads hold no quote or backslash, so the first quote
             // ends the value; a text with escapes is not ours and fails
             // to parse later.
-            let end = rest.find('"')?;
+            let end = memchr::memchr(b'"', rest.as_bytes())?;
             rest.get(..end)
         }
     }
@@ -165,6 +182,7 @@ mod tests {
             "p= s=1 t=2",
             "p=3 s=1 t=2x",
             "p=99999999999 s=1 t=2",
+            "p=1 s=184467440737095516160 t=2",
             "s=1 p=3 t=2",
             "p=-1 s=1 t=2",
         ] {

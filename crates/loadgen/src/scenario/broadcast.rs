@@ -14,7 +14,7 @@
 //! then polls the kernel's socket table to see when the server lets each
 //! one go, since a reader that does not read cannot see it itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,6 +86,10 @@ pub struct Outcome {
     pub sent: u64,
     /// Writers whose connection failed while sending.
     pub publisher_errors: u32,
+    /// The first writer's failure, and how the server closed it if it did.
+    pub publisher_error: Option<String>,
+    /// How healthy readers' connections ended early, and how many each way.
+    pub closed_early_reasons: BTreeMap<String, u32>,
     /// What the healthy readers received.
     pub healthy: ReaderTotals,
     /// Healthy readers that were ready.
@@ -158,7 +162,8 @@ enum Ready {
 /// A writer's word once it stopped sending.
 struct Published {
     sent: u64,
-    failed: bool,
+    /// Why it stopped early, if it did.
+    error: Option<String>,
 }
 
 /// A reader's account at the end.
@@ -272,12 +277,16 @@ pub async fn run(cx: &Context, spec: &Spec) -> Result<Outcome, ScenarioError> {
     let progress = Progress::timed(&spec.label, spec.duration);
     let mut sent = 0;
     let mut publisher_errors = 0;
+    let mut publisher_error = None;
     let writers_deadline = start + spec.duration + WRITER_GRACE;
     for _ in 0..publishers_ready {
         match tokio::time::timeout_at(writers_deadline, published_rx.recv()).await {
             Ok(Some(published)) => {
                 sent += published.sent;
-                publisher_errors += u32::from(published.failed);
+                if let Some(e) = published.error {
+                    publisher_errors += 1;
+                    publisher_error.get_or_insert(e);
+                }
             }
             Ok(None) | Err(_) => break,
         }
@@ -302,6 +311,7 @@ pub async fn run(cx: &Context, spec: &Spec) -> Result<Outcome, ScenarioError> {
         }
     }
     let mut healthy = ReaderTotals::default();
+    let mut closed_early_reasons = BTreeMap::new();
     let mut stalled_results = Vec::new();
     for (index, handle) in readers.into_iter().enumerate() {
         let Ok(result) = handle.await else { continue };
@@ -316,7 +326,10 @@ pub async fn run(cx: &Context, spec: &Spec) -> Result<Outcome, ScenarioError> {
         healthy.counts += result
             .tracker
             .finish(&publishers, |p| sent_by.get(p as usize).copied());
-        healthy.closed_early += u32::from(result.closed_early);
+        if result.closed_early {
+            healthy.closed_early += 1;
+            *closed_early_reasons.entry(result.end).or_insert(0) += 1;
+        }
     }
     let closed_at = match watcher {
         Some(handle) => handle.await.unwrap_or_default(),
@@ -341,6 +354,8 @@ pub async fn run(cx: &Context, spec: &Spec) -> Result<Outcome, ScenarioError> {
         offered,
         sent,
         publisher_errors,
+        publisher_error,
+        closed_early_reasons,
         healthy,
         healthy_ready,
         latency: shared.latency.summary(),
@@ -542,13 +557,26 @@ async fn writer(
         return 0;
     };
     let (mut sink, mut stream) = ws.split();
+    // How the server ended the connection, if it did before the run.
+    let ended = std::sync::Mutex::new(None::<String>);
     let drain = async {
         loop {
-            tokio::select! {
+            let frame = tokio::select! {
                 biased;
                 () = shared.stop.cancelled() => break,
-                frame = stream.next() => if !matches!(frame, Some(Ok(_))) { break },
-            }
+                frame = stream.next() => frame,
+            };
+            let how = match frame {
+                Some(Ok(Message::Close(Some(f)))) => format!("close {}", u16::from(f.code)),
+                Some(Ok(Message::Close(None))) => "close".to_owned(),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => format!("read error: {e}"),
+                None => "ended".to_owned(),
+            };
+            *ended
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(how);
+            break;
         }
     };
     let send = async {
@@ -562,7 +590,7 @@ async fn writer(
         let mut lag = shared.send_lag.recorder();
         let mut text = String::with_capacity(shared.cx.payload);
         let mut sent = 0_u64;
-        let mut failed = false;
+        let mut error = None;
         'run: while Instant::now() < end {
             let batch = pacer.tick().await;
             if batch.is_empty() {
@@ -577,23 +605,27 @@ async fn writer(
                     sent_ns: now_ns,
                 }
                 .encode_into(shared.cx.payload, &mut text);
-                if sink
-                    .feed(Message::text(target.outgoing(ROOM, &text)))
-                    .await
-                    .is_err()
-                {
-                    failed = true;
+                if let Err(e) = sink.feed(Message::text(target.outgoing(ROOM, &text))).await {
+                    error = Some(format!("write error: {e}"));
                     break 'run;
                 }
                 sent += 1;
             }
-            if sink.flush().await.is_err() {
-                failed = true;
+            if let Err(e) = sink.flush().await {
+                error = Some(format!("write error: {e}"));
                 break;
             }
         }
         lag.flush();
-        let _ = published.send(Published { sent, failed }).await;
+        if let Some(e) = &mut error
+            && let Some(how) = ended
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+        {
+            e.push_str(&format!(" (after {how})"));
+        }
+        let _ = published.send(Published { sent, error }).await;
         sent
     };
     let (sent, ()) = tokio::join!(send, drain);

@@ -2,6 +2,7 @@
 //! a ladder of rates, each step on fresh connections so that one step's
 //! backlog cannot spill into the next.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -47,6 +48,9 @@ pub struct StepResult {
     pub first_error: Option<String>,
     /// Writers whose connection failed while sending.
     pub publisher_errors: u32,
+    /// The first of those failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publisher_error: Option<String>,
     /// Messages received by all readers.
     pub deliveries: u64,
     /// `sent` times readers.
@@ -61,6 +65,10 @@ pub struct StepResult {
     pub reordered: u64,
     /// Readers whose connection ended during the run.
     pub closed_early: u32,
+    /// How they ended (`close CODE`, `ended`, `error: ...`), and how many
+    /// each way.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub closed_early_reasons: BTreeMap<String, u32>,
     /// Send to receive, over every delivery.
     pub latency_us: LatencySummary,
     /// How late writers sent against their schedule: the generator's own
@@ -101,6 +109,7 @@ impl StepResult {
             connect_failures: outcome.connect_failures,
             first_error: outcome.first_error.clone(),
             publisher_errors: outcome.publisher_errors,
+            publisher_error: outcome.publisher_error.clone(),
             deliveries,
             expected_deliveries: expected,
             deliveries_per_s: round3(per(deliveries as f64, outcome.delivery_span_s)),
@@ -108,6 +117,7 @@ impl StepResult {
             duplicated: outcome.healthy.counts.duplicated,
             reordered: outcome.healthy.counts.reordered,
             closed_early: outcome.healthy.closed_early,
+            closed_early_reasons: outcome.closed_early_reasons.clone(),
             latency_us: outcome.latency,
             send_lag_us: outcome.send_lag,
             delivery_span_s: round3(outcome.delivery_span_s),

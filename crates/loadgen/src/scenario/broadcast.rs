@@ -412,11 +412,12 @@ async fn reader(
     let _ = ready.send(Ready::Subscriber { stalled, addrs }).await;
     drop(ready);
 
-    let mut recorder = shared.latency.recorder();
+    // Stalled readers' deliveries stay out of the healthy readers' figures.
+    let mut recorder = (!stalled).then(|| shared.latency.recorder());
     let counter = (!stalled).then_some(&shared.healthy_deliveries);
     let mut reading = Reading {
         shared: &shared,
-        recorder: &mut recorder,
+        recorder: recorder.as_mut(),
         result: &mut result,
         counter,
     };
@@ -438,7 +439,7 @@ async fn reader(
     {
         result.closed_early = true;
     }
-    recorder.flush();
+    drop(recorder);
     client::close(ws).await;
     result
 }
@@ -446,7 +447,7 @@ async fn reader(
 /// A reader's hot loop and what it updates.
 struct Reading<'a> {
     shared: &'a Shared,
-    recorder: &'a mut Recorder,
+    recorder: Option<&'a mut Recorder>,
     result: &'a mut ReaderResult,
     counter: Option<&'a AtomicU64>,
 }
@@ -473,8 +474,9 @@ impl Reading<'_> {
                     let Some(payload) = text_of(&text, mode).and_then(Payload::parse) else {
                         continue;
                     };
-                    self.recorder
-                        .record_ns(clock.now_ns().saturating_sub(payload.sent_ns));
+                    if let Some(recorder) = self.recorder.as_deref_mut() {
+                        recorder.record_ns(clock.now_ns().saturating_sub(payload.sent_ns));
+                    }
                     self.result
                         .tracker
                         .observe(payload.publisher, payload.sequence);

@@ -1,11 +1,13 @@
-//! The scenarios against a real ws-server in this process: what the
-//! generator counts must match what the server is known to deliver.
+//! The scenarios against a real ws-server in this process, and against a
+//! plain relay: what the generator counts must match what the server is
+//! known to deliver.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{TEST_DEADLINE, start_server};
+use common::relay::start_relay;
+use common::{TEST_DEADLINE, relay_context, start_server};
 use loadgen::cli::{EchoArgs, FanoutArgs};
 use loadgen::scenario::{echo, fanout};
 
@@ -55,4 +57,24 @@ async fn echo_round_trips_with_every_connection() {
     // even in a debug build; a hundred a second each is a generous floor.
     assert!(round_trips >= 300, "{value}");
     assert_eq!(value["latency_us"]["count"].as_u64(), Some(round_trips));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_through_a_relay_reads_bare_payloads() {
+    let cx = relay_context(start_relay().await).await;
+    let args = FanoutArgs {
+        subscribers: 3,
+        publishers: 2,
+        rate: 100.0,
+        duration: Duration::from_millis(500),
+        ladder: None,
+    };
+    let result = tokio::time::timeout(TEST_DEADLINE, fanout::step(&cx, &args, args.rate))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.sent, 50, "{result:?}");
+    assert_eq!(result.lost, 0, "{result:?}");
+    assert_eq!(result.duplicated, 0, "{result:?}");
+    assert_eq!(result.deliveries, 3 * 50, "{result:?}");
 }

@@ -4,6 +4,8 @@
 // A harness may panic: a failed setup is a failed test with its message.
 #![allow(clippy::unwrap_used)]
 
+pub mod relay;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -44,6 +46,14 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// A generator context aimed at a relay at `addr`.
+pub async fn relay_context(addr: SocketAddr) -> Context {
+    let target = Target::new(&format!("ws://{addr}/ws"), Mode::Relay, None)
+        .await
+        .unwrap();
+    Context::new(target, None, PAYLOAD)
 }
 
 /// Starts a ws-server on port 0 with the rate limits out of the way.

@@ -1,0 +1,280 @@
+//! One benchmark connection: how it connects, joins and sends, in either
+//! mode, and the checks that keep every run on this machine.
+//!
+//! In `duplex` mode a connection is a Duplex member: it presents a token
+//! minted with the shared secret, waits for `welcome`, joins a room and
+//! posts. In `relay` mode the server is a plain relay (every text frame to
+//! every client): a connection just sends its payload as the frame.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::{Claims, DisplayName, Role, Secret, UserId};
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// An open benchmark connection.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a handshake (and, in duplex mode, the `welcome`) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a `join` may wait for `joined`: the answer carries the room's
+/// members and history, which takes a while in a crowded room.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a close may wait to be sent: a server that stopped reading
+/// must not hold the run.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Tokens outlive any run (runs are bounded well below this).
+const TOKEN_TTL_SECS: u64 = 3600;
+
+/// Bytes of socket data read at once: about 17 frames of a 64-byte
+/// payload. tungstenite zeroes this much before every read, the last one
+/// that finds the socket empty included (9 % of the generator's CPU at
+/// 16 KiB under fanout), and allocates it eagerly per connection.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Bytes buffered before a write reaches the socket; `flush` writes sooner.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
+/// The most of a refusal quoted in an error.
+const QUOTE_CHARS: usize = 160;
+
+/// Which kind of server is under load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Duplex's ws-server: tokens, rooms, JSON frames.
+    Duplex,
+    /// A plain relay: every text frame to every client, no token, no room.
+    Relay,
+}
+
+/// Why a connection could not be set up or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL is malformed or the WebSocket failed.
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tungstenite::Error),
+    /// A step did not finish in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    /// The server closed before the step finished.
+    #[error("closed by the server while waiting for {0}")]
+    Closed(&'static str),
+    /// The server answered with an error frame.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A user id or display name the protocol refuses (never for ours).
+    #[error("identity: {0}")]
+    Identity(#[from] protocol::ValidationError),
+}
+
+/// Why a run cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The URL cannot be parsed.
+    #[error("--url {url}: {error}")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        error: String,
+    },
+    /// The URL names a host that is not this machine.
+    #[error("--url {0}: load goes to loopback addresses only (127.0.0.0/8, ::1, localhost)")]
+    NotLoopback(String),
+    /// Duplex mode without a usable secret.
+    #[error("duplex mode needs --secret (or DUPLEX_BENCH_SECRET): {0}")]
+    Secret(String),
+}
+
+/// Where and how every connection of a run connects.
+#[derive(Debug, Clone)]
+pub struct Target {
+    url: String,
+    mode: Mode,
+    secret: Option<Secret>,
+    /// Part of every user id, so that two runs against one server never
+    /// share a user (a user shows one name per room).
+    run_tag: String,
+}
+
+impl Target {
+    /// A target at `url`, which must resolve to loopback addresses only.
+    ///
+    /// # Errors
+    /// A malformed or non-loopback URL, or duplex mode without a valid
+    /// secret.
+    pub async fn new(url: &str, mode: Mode, secret: Option<&str>) -> Result<Self, SetupError> {
+        let url_error = |error: String| SetupError::Url {
+            url: url.to_owned(),
+            error,
+        };
+        let request = url
+            .into_client_request()
+            .map_err(|e| url_error(e.to_string()))?;
+        let uri = request.uri();
+        let host = uri
+            .host()
+            .ok_or_else(|| url_error("no host".to_owned()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| url_error(e.to_string()))?
+            .collect();
+        if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
+            return Err(SetupError::NotLoopback(url.to_owned()));
+        }
+        let secret = match (mode, secret) {
+            (Mode::Relay, _) => None,
+            (Mode::Duplex, None) => return Err(SetupError::Secret("none given".to_owned())),
+            (Mode::Duplex, Some(s)) => {
+                Some(Secret::new(s).map_err(|e| SetupError::Secret(e.to_string()))?)
+            }
+        };
+        Ok(Self {
+            url: url.to_owned(),
+            mode,
+            secret,
+            run_tag: format!("{:x}", std::process::id()),
+        })
+    }
+
+    /// The mode every connection speaks.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Opens connection number `index` of the run; in duplex mode as its
+    /// own member, once `welcome` arrived.
+    ///
+    /// # Errors
+    /// A failed handshake (refusals included), a timeout, or a close before
+    /// `welcome`.
+    pub async fn connect(&self, index: u64) -> Result<Ws, ClientError> {
+        let mut request = self.url.as_str().into_client_request()?;
+        if let Some(secret) = &self.secret {
+            let claims = Claims::new(
+                UserId::new(format!("bench-{}-{index}", self.run_tag))?,
+                DisplayName::new(format!("bench {index}"))?,
+                Role::Member,
+                TOKEN_TTL_SECS,
+            );
+            let bearer = format!("Bearer {}", protocol::token::sign(&claims, secret));
+            // A token's alphabet (base64url and '.') is valid in a header.
+            let value = HeaderValue::from_str(&bearer)
+                .map_err(|e| ClientError::Refused(format!("token header: {e}")))?;
+            request.headers_mut().insert("Authorization", value);
+        }
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .write_buffer_size(WRITE_BUFFER_BYTES);
+        let handshake = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let (mut ws, _response) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+            .await
+            .map_err(|_| ClientError::Timeout("the handshake"))??;
+        if self.mode == Mode::Duplex {
+            let welcome = wait_for(&mut ws, r#"{"type":"welcome""#, "welcome");
+            tokio::time::timeout(CONNECT_TIMEOUT, welcome)
+                .await
+                .map_err(|_| ClientError::Timeout("welcome"))??;
+        }
+        Ok(ws)
+    }
+
+    /// Joins `room` (duplex mode; a relay has no rooms) and waits for
+    /// `joined`.
+    ///
+    /// # Errors
+    /// An error frame, a timeout or a close before `joined`.
+    pub async fn join(&self, ws: &mut Ws, room: &str) -> Result<(), ClientError> {
+        if self.mode == Mode::Relay {
+            return Ok(());
+        }
+        ws.send(Message::text(format!(
+            r#"{{"type":"join","room":"{room}"}}"#
+        )))
+        .await?;
+        let joined = wait_for(ws, r#"{"type":"joined""#, "joined");
+        tokio::time::timeout(JOIN_TIMEOUT, joined)
+            .await
+            .map_err(|_| ClientError::Timeout("joined"))?
+    }
+
+    /// [`Target::connect`] then [`Target::join`].
+    ///
+    /// # Errors
+    /// As those two.
+    pub async fn member(&self, index: u64, room: &str) -> Result<Ws, ClientError> {
+        let mut ws = self.connect(index).await?;
+        self.join(&mut ws, room).await?;
+        Ok(ws)
+    }
+
+    /// The frame that sends `payload` to `room`: a `post` in duplex mode
+    /// (room names and payloads need no JSON escaping), the payload itself
+    /// to a relay.
+    #[must_use]
+    pub fn outgoing(&self, room: &str, payload: &str) -> String {
+        match self.mode {
+            Mode::Duplex => format!(r#"{{"type":"post","room":"{room}","text":"{payload}"}}"#),
+            Mode::Relay => payload.to_owned(),
+        }
+    }
+}
+
+/// Reads frames until a text frame starting with `prefix`; an `error`
+/// frame first is a refusal. Other frames (presence, others' messages) are
+/// skipped.
+async fn wait_for(ws: &mut Ws, prefix: &str, what: &'static str) -> Result<(), ClientError> {
+    while let Some(frame) = ws.next().await {
+        if let Message::Text(text) = frame? {
+            if text.starts_with(prefix) {
+                return Ok(());
+            }
+            if text.starts_with(r#"{"type":"error""#) {
+                return Err(ClientError::Refused(
+                    text.chars().take(QUOTE_CHARS).collect(),
+                ));
+            }
+        }
+    }
+    Err(ClientError::Closed(what))
+}
+
+/// Closes `ws` politely, giving up after [`CLOSE_TIMEOUT`]: the socket is
+/// dropped either way.
+pub async fn close(mut ws: Ws) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
+}
+
+/// The connection's own address (its side of the TCP connection).
+#[must_use]
+pub fn local_addr(ws: &Ws) -> Option<SocketAddr> {
+    match ws.get_ref() {
+        MaybeTlsStream::Plain(tcp) => tcp.local_addr().ok(),
+        _ => None,
+    }
+}
+
+/// The address of the server the connection reached.
+#[must_use]
+pub fn peer_addr(ws: &Ws) -> Option<SocketAddr> {
+    match ws.get_ref() {
+        MaybeTlsStream::Plain(tcp) => tcp.peer_addr().ok(),
+        _ => None,
+    }
+}

@@ -1,0 +1,80 @@
+//! The scenarios against a real ws-server in this process, and against a
+//! plain relay: what the generator counts must match what the server is
+//! known to deliver.
+
+mod common;
+
+use std::time::Duration;
+
+use common::relay::start_relay;
+use common::{TEST_DEADLINE, relay_context, start_server};
+use loadgen::cli::{EchoArgs, FanoutArgs};
+use loadgen::scenario::{echo, fanout};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_counts_every_delivery_once_and_loses_none() {
+    let server = start_server().await;
+    let cx = server.context().await;
+    let args = FanoutArgs {
+        subscribers: 5,
+        publishers: 1,
+        rate: 200.0,
+        duration: Duration::from_secs(1),
+        ladder: None,
+    };
+    let result = tokio::time::timeout(TEST_DEADLINE, fanout::step(&cx, &args, args.rate))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.subscribers_ready, 5, "{result:?}");
+    assert_eq!(result.offered, 200, "{result:?}");
+    assert!(result.sent >= 198, "{result:?}");
+    assert_eq!(result.lost, 0, "{result:?}");
+    assert_eq!(result.duplicated, 0, "{result:?}");
+    assert_eq!(result.deliveries, 5 * result.sent, "{result:?}");
+    assert_eq!(result.latency_us.count, result.deliveries, "{result:?}");
+    assert!(result.kept_up, "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_round_trips_with_every_connection() {
+    let server = start_server().await;
+    let cx = server.context().await;
+    let args = EchoArgs {
+        connections: 3,
+        duration: Duration::from_secs(1),
+    };
+    let value = tokio::time::timeout(TEST_DEADLINE, echo::run(&cx, &args))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(value["connections_ready"], 3, "{value}");
+    assert_eq!(value["connect_failures"], 0, "{value}");
+    assert_eq!(value["timed_out"], 0, "{value}");
+    assert_eq!(value["closed_early"], 0, "{value}");
+    let round_trips = value["round_trips"].as_u64().unwrap();
+    // One message in flight per connection on loopback: thousands a second
+    // even in a debug build; a hundred a second each is a generous floor.
+    assert!(round_trips >= 300, "{value}");
+    assert_eq!(value["latency_us"]["count"].as_u64(), Some(round_trips));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_through_a_relay_reads_bare_payloads() {
+    let cx = relay_context(start_relay().await).await;
+    let args = FanoutArgs {
+        subscribers: 3,
+        publishers: 2,
+        rate: 100.0,
+        duration: Duration::from_millis(500),
+        ladder: None,
+    };
+    let result = tokio::time::timeout(TEST_DEADLINE, fanout::step(&cx, &args, args.rate))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.sent, 50, "{result:?}");
+    assert_eq!(result.lost, 0, "{result:?}");
+    assert_eq!(result.duplicated, 0, "{result:?}");
+    assert_eq!(result.deliveries, 3 * 50, "{result:?}");
+}

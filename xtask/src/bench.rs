@@ -76,18 +76,58 @@ struct Scenario {
 #[derive(Debug, Clone)]
 struct Metric {
     label: &'static str,
-    /// A JSON pointer into the load generator's output.
-    pointer: &'static str,
+    read: Read,
     higher_is_better: bool,
 }
 
-fn metric(label: &'static str, pointer: &'static str, higher_is_better: bool) -> Metric {
+/// How a figure is read from the load generator's JSON.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    /// The number at a JSON pointer, times a factor (units).
+    At(&'static str, f64),
+    /// A field of the highest step of a rate ladder that kept up.
+    BestStep(&'static str, f64),
+    /// The highest rate kept up times the subscribers: deliveries/s.
+    BestDeliveries,
+}
+
+impl Read {
+    fn from(self, value: &Value) -> Option<f64> {
+        match self {
+            Self::At(pointer, factor) => value.pointer(pointer)?.as_f64().map(|v| v * factor),
+            Self::BestStep(pointer, factor) => best_step(value)?
+                .pointer(pointer)?
+                .as_f64()
+                .map(|v| v * factor),
+            Self::BestDeliveries => {
+                let rate = value.pointer("/results/highest_kept_up_rate")?.as_f64()?;
+                let subscribers = value.pointer("/params/subscribers")?.as_f64()?;
+                Some(rate * subscribers)
+            }
+        }
+    }
+}
+
+/// The step of a ladder at its highest rate kept up.
+fn best_step(value: &Value) -> Option<&Value> {
+    let rate = value.pointer("/results/highest_kept_up_rate")?.as_f64()?;
+    value
+        .pointer("/results/steps")?
+        .as_array()?
+        .iter()
+        .find(|step| step.pointer("/rate").and_then(Value::as_f64) == Some(rate))
+}
+
+fn metric(label: &'static str, read: Read, higher_is_better: bool) -> Metric {
     Metric {
         label,
-        pointer,
+        read,
         higher_is_better,
     }
 }
+
+/// Microseconds to milliseconds.
+const MS: f64 = 0.001;
 
 /// What one run of one scenario against one server produced.
 #[derive(Debug, Clone)]
@@ -278,16 +318,35 @@ fn servers(root: &Path, secret: &str, peers: &PeersFile) -> Vec<Server> {
 /// The scenarios, sized for this two-core machine and a run under ten
 /// minutes.
 fn scenarios() -> Vec<Scenario> {
+    let ladder_metrics = || {
+        vec![
+            metric("deliveries/s kept up", Read::BestDeliveries, true),
+            metric(
+                "p99 ms there",
+                Read::BestStep("/latency_us/p99_us", MS),
+                false,
+            ),
+            metric(
+                "server CPU s per million deliveries there",
+                Read::BestStep("/server_cpu_s_per_million", 1.0),
+                false,
+            ),
+        ]
+    };
     vec![
         Scenario {
             name: "idle",
-            args: vec!["idle", "--connections", "10000"],
+            args: vec!["idle", "--connections", "10000", "--hold", "2s"],
             duplex_only: false,
             metrics: vec![
-                metric("handshakes/s", "/results/handshakes_per_s", true),
+                metric(
+                    "handshakes/s",
+                    Read::At("/results/connect_rate_per_s", 1.0),
+                    true,
+                ),
                 metric(
                     "server KiB per connection",
-                    "/results/rss_kib_per_connection",
+                    Read::At("/results/rss_kib_per_connection", 1.0),
                     false,
                 ),
             ],
@@ -297,8 +356,12 @@ fn scenarios() -> Vec<Scenario> {
             args: vec!["echo", "--connections", "50", "--duration", "5s"],
             duplex_only: false,
             metrics: vec![
-                metric("round trips/s", "/results/round_trips_per_s", true),
-                metric("p99 ms", "/results/latency_ms/p99", false),
+                metric(
+                    "round trips/s",
+                    Read::At("/results/round_trips_per_s", 1.0),
+                    true,
+                ),
+                metric("p99 ms", Read::At("/results/latency_us/p99_us", MS), false),
             ],
         },
         Scenario {
@@ -312,17 +375,10 @@ fn scenarios() -> Vec<Scenario> {
                 "--duration",
                 "3s",
                 "--ladder",
-                "5000,10000,20000,40000,60000",
+                "2000,5000,10000,20000,40000,60000",
             ],
             duplex_only: false,
-            metrics: vec![
-                metric(
-                    "deliveries/s kept up",
-                    "/results/best/deliveries_per_s",
-                    true,
-                ),
-                metric("p99 ms there", "/results/best/latency_ms/p99", false),
-            ],
+            metrics: ladder_metrics(),
         },
         Scenario {
             name: "fanout 1 x 1000",
@@ -338,38 +394,33 @@ fn scenarios() -> Vec<Scenario> {
                 "250,500,1000,2000",
             ],
             duplex_only: false,
-            metrics: vec![
-                metric(
-                    "deliveries/s kept up",
-                    "/results/best/deliveries_per_s",
-                    true,
-                ),
-                metric("p99 ms there", "/results/best/latency_ms/p99", false),
-            ],
+            metrics: ladder_metrics(),
         },
         Scenario {
             name: "slow consumers",
             args: vec![
                 "slow",
                 "--subscribers",
-                "1000",
+                "100",
                 "--stalled",
-                "10",
+                "5",
                 "--rate",
-                "200",
+                "2000",
+                "--payload",
+                "1500",
                 "--duration",
-                "5s",
+                "8s",
             ],
             duplex_only: false,
             metrics: vec![
                 metric(
-                    "healthy deliveries %",
-                    "/results/healthy_delivered_pct",
+                    "healthy readers' deliveries %",
+                    Read::At("/results/healthy/delivered_fraction", 100.0),
                     true,
                 ),
                 metric(
-                    "stalled closed after s (max)",
-                    "/results/stalled_closed_after_s_max",
+                    "stalled readers closed after s (max)",
+                    Read::At("/results/stalled/max_closed_after_s", 1.0),
                     false,
                 ),
             ],
@@ -383,17 +434,21 @@ fn scenarios() -> Vec<Scenario> {
                 "--rooms",
                 "200",
                 "--rate",
-                "4000",
+                "2000",
                 "--churn",
-                "50",
+                "20",
                 "--duration",
-                "5s",
+                "10s",
             ],
             duplex_only: true,
             metrics: vec![
-                metric("p99 ms", "/results/latency_ms/p99", false),
-                metric("lost", "/results/lost", false),
-                metric("RSS drift %", "/results/rss_drift_pct", false),
+                metric("p99 ms", Read::At("/results/latency_us/p99_us", MS), false),
+                metric("lost", Read::At("/results/lost", 1.0), false),
+                metric(
+                    "RSS drift %",
+                    Read::At("/results/rss_drift_pct", 1.0),
+                    false,
+                ),
             ],
         },
     ]
@@ -553,8 +608,7 @@ fn report(
                     .iter()
                     .find(|o| o.server == server && o.scenario == scenario.name)
                     .and_then(|o| o.result.as_ref().ok())
-                    .and_then(|v| v.pointer(m.pointer))
-                    .and_then(Value::as_f64)
+                    .and_then(|v| m.read.from(v))
             };
             let mut row = format!("| {} |", m.label);
             for server in &columns {
@@ -671,7 +725,7 @@ mod tests {
             server: server.into(),
             scenario: "echo",
             result: Ok(serde_json::json!({
-                "results": {"round_trips_per_s": round_trips, "latency_ms": {"p99": p99}}
+                "results": {"round_trips_per_s": round_trips, "latency_us": {"p99_us": p99 * 1000.0}}
             })),
         }
     }
@@ -732,6 +786,26 @@ mod tests {
         assert!(
             report.contains("node-ws: no result (did not start)."),
             "{report}"
+        );
+    }
+
+    #[test]
+    fn a_ladder_is_read_at_its_highest_rate_kept_up() {
+        let value = serde_json::json!({
+            "params": {"subscribers": 100},
+            "results": {
+                "highest_kept_up_rate": 5000,
+                "steps": [
+                    {"rate": 2000, "latency_us": {"p99_us": 1000}},
+                    {"rate": 5000, "latency_us": {"p99_us": 3000}},
+                    {"rate": 10000, "latency_us": {"p99_us": 90000}}
+                ]
+            }
+        });
+        assert_eq!(Read::BestDeliveries.from(&value), Some(500_000.0));
+        assert_eq!(
+            Read::BestStep("/latency_us/p99_us", MS).from(&value),
+            Some(3.0)
         );
     }
 }

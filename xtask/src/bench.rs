@@ -373,9 +373,9 @@ fn scenarios() -> Vec<Scenario> {
                 "--publishers",
                 "10",
                 "--duration",
-                "3s",
+                "2s",
                 "--ladder",
-                "2000,5000,10000,20000,40000,60000",
+                "500,1000,2000,4000,6000,8000,10000,15000,20000,30000",
             ],
             duplex_only: false,
             metrics: ladder_metrics(),
@@ -389,9 +389,9 @@ fn scenarios() -> Vec<Scenario> {
                 "--publishers",
                 "1",
                 "--duration",
-                "3s",
+                "2s",
                 "--ladder",
-                "250,500,1000,2000",
+                "100,250,500,750,1000,1500,2000",
             ],
             duplex_only: false,
             metrics: ladder_metrics(),
@@ -654,7 +654,9 @@ fn report(
         "Ratios divide Duplex's figure by the other's: above 1 means Duplex is ahead for \
          throughputs, behind for latencies and memory. \"Best other\" is the best of the peers \
          other than the tuned relay, which is the upper anchor: what tokio-tungstenite allows \
-         when nothing else is done. Raw results: `target/bench/results.json`."
+         when nothing else is done. Raw results: `target/bench/results.json`. Where the \
+         time goes, with a profile, and what bounds each figure: \
+         [architecture.md](architecture.md#the-hot-path)."
     );
     out
 }

@@ -654,7 +654,9 @@ fn report(
         "Ratios divide Duplex's figure by the other's: above 1 means Duplex is ahead for \
          throughputs, behind for latencies and memory. \"Best other\" is the best of the peers \
          other than the tuned relay, which is the upper anchor: what tokio-tungstenite allows \
-         when nothing else is done. Raw results: `target/bench/results.json`. Where the \
+         when nothing else is done. Each ladder step runs once, for two seconds: on this \
+         shared machine the same code has moved by up to 1.5x between runs, so compare \
+         within one run. Raw results: `target/bench/results.json`. Where the \
          time goes, with a profile, and what bounds each figure: \
          [architecture.md](architecture.md#the-hot-path)."
     );

@@ -33,7 +33,7 @@ pub(crate) const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 /// The largest payload of one outgoing frame; a larger message is sent as
 /// a text (or binary) frame and continuation frames, which every WebSocket
 /// client reassembles (RFC 6455, 5.4).
-pub(crate) const FRAGMENT_BYTES: usize = 16 * 1024;
+pub(crate) const FRAGMENT_BYTES: usize = 4 * 1024;
 
 /// Room in the write buffer for the control frames tungstenite adds on its
 /// own (a pong, the answer to a close: 2 to 14 header bytes and at most

@@ -1,5 +1,5 @@
 //! Messages larger than a connection's buffers: in, through a 4 KiB read
-//! buffer, up to `max_frame_bytes`; out, as fragments of at most 16 KiB,
+//! buffer, up to `max_frame_bytes`; out, as fragments of at most 4 KiB,
 //! which is what keeps tungstenite's write buffer bounded.
 
 mod transport;
@@ -10,7 +10,7 @@ use transport::{TEXT, open, read_frame, start, write_frame};
 const CONTINUATION: u8 = 0x0;
 
 /// The largest payload of one frame the server sends.
-const FRAGMENT_BYTES: usize = 16 * 1024;
+const FRAGMENT_BYTES: usize = 4 * 1024;
 
 #[tokio::test]
 async fn a_message_larger_than_the_read_buffer_is_received_and_echoed_in_fragments() {

@@ -55,6 +55,23 @@ fn check_length(what: &'static str, value: &str, max: usize) -> Result<(), Valid
     Ok(())
 }
 
+/// Checks `value` as 1 to `max` URL-safe characters: ASCII letters,
+/// digits, `-` and `_` (room names and user ids).
+fn check_url_safe(what: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
+    check_length(what, value, max)?;
+    match value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        Some(found) => Err(ValidationError::InvalidChar {
+            what,
+            found,
+            allowed: "ASCII letters, digits, '-' and '_'",
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The name of a room: 1 to 64 ASCII letters, digits, `-` or `_`.
 ///
 /// The alphabet is URL-safe on purpose: room names appear in page paths
@@ -66,7 +83,6 @@ pub struct RoomName(String);
 impl RoomName {
     /// The longest room name, in characters.
     pub const MAX_CHARS: usize = 64;
-    const ALLOWED: &'static str = "ASCII letters, digits, '-' and '_'";
 
     /// Validates `value` as a room name.
     ///
@@ -75,18 +91,7 @@ impl RoomName {
     /// [`Self::MAX_CHARS`] or holds a character outside the alphabet.
     pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
         let value = value.into();
-        let what = "room name";
-        check_length(what, &value, Self::MAX_CHARS)?;
-        if let Some(found) = value
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-        {
-            return Err(ValidationError::InvalidChar {
-                what,
-                found,
-                allowed: Self::ALLOWED,
-            });
-        }
+        check_url_safe("room name", &value, Self::MAX_CHARS)?;
         Ok(Self(value))
     }
 
@@ -331,18 +336,7 @@ impl UserId {
     /// character outside the alphabet.
     pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
         let value = value.into();
-        let what = "user id";
-        check_length(what, &value, Self::MAX_CHARS)?;
-        if let Some(found) = value
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-        {
-            return Err(ValidationError::InvalidChar {
-                what,
-                found,
-                allowed: "ASCII letters, digits, '-' and '_'",
-            });
-        }
+        check_url_safe("user id", &value, Self::MAX_CHARS)?;
         Ok(Self(value))
     }
 

@@ -19,6 +19,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::raw::{RawError, RawWs};
+
 /// An open benchmark connection.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -31,7 +33,7 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a close may wait to be sent: a server that stopped reading
 /// must not hold the run.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Tokens outlive any run (runs are bounded well below this).
 const TOKEN_TTL_SECS: u64 = 3600;
@@ -76,6 +78,9 @@ pub enum ClientError {
     /// A user id or display name the protocol refuses (never for ours).
     #[error("identity: {0}")]
     Identity(#[from] protocol::ValidationError),
+    /// A raw connection failed.
+    #[error(transparent)]
+    Raw(#[from] RawError),
 }
 
 /// Why a run cannot start.
@@ -101,6 +106,11 @@ pub enum SetupError {
 #[derive(Debug, Clone)]
 pub struct Target {
     url: String,
+    /// Where the URL resolved (loopback), its `Host` header and its path:
+    /// what a [`RawWs`] connects with.
+    addr: SocketAddr,
+    host: String,
+    path: String,
     mode: Mode,
     secret: Option<Secret>,
     /// Part of every user id, so that two runs against one server never
@@ -130,11 +140,20 @@ impl Target {
             .trim_end_matches(']')
             .to_owned();
         let port = uri.port_u16().unwrap_or(80);
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), ToString::to_string);
+        let host_header = uri
+            .authority()
+            .map_or_else(|| host.clone(), ToString::to_string);
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
             .await
             .map_err(|e| url_error(e.to_string()))?
             .collect();
-        if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
+        let Some(&addr) = addrs.first() else {
+            return Err(SetupError::NotLoopback(url.to_owned()));
+        };
+        if addrs.iter().any(|a| !a.ip().is_loopback()) {
             return Err(SetupError::NotLoopback(url.to_owned()));
         }
         let secret = match (mode, secret) {
@@ -146,6 +165,9 @@ impl Target {
         };
         Ok(Self {
             url: url.to_owned(),
+            addr,
+            host: host_header,
+            path,
             mode,
             secret,
             run_tag: format!("{:x}", std::process::id()),
@@ -166,14 +188,7 @@ impl Target {
     /// `welcome`.
     pub async fn connect(&self, index: u64) -> Result<Ws, ClientError> {
         let mut request = self.url.as_str().into_client_request()?;
-        if let Some(secret) = &self.secret {
-            let claims = Claims::new(
-                UserId::new(format!("bench-{}-{index}", self.run_tag))?,
-                DisplayName::new(format!("bench {index}"))?,
-                Role::Member,
-                TOKEN_TTL_SECS,
-            );
-            let bearer = format!("Bearer {}", protocol::token::sign(&claims, secret));
+        if let Some(bearer) = self.authorization(index)? {
             // A token's alphabet (base64url and '.') is valid in a header.
             let value = HeaderValue::from_str(&bearer)
                 .map_err(|e| ClientError::Refused(format!("token header: {e}")))?;
@@ -193,6 +208,53 @@ impl Target {
                 .map_err(|_| ClientError::Timeout("welcome"))??;
         }
         Ok(ws)
+    }
+
+    /// The `Authorization` value of connection number `index`: a member
+    /// token in duplex mode, nothing for a relay.
+    fn authorization(&self, index: u64) -> Result<Option<String>, ClientError> {
+        let Some(secret) = &self.secret else {
+            return Ok(None);
+        };
+        let claims = Claims::new(
+            UserId::new(format!("bench-{}-{index}", self.run_tag))?,
+            DisplayName::new(format!("bench {index}"))?,
+            Role::Member,
+            TOKEN_TTL_SECS,
+        );
+        Ok(Some(format!(
+            "Bearer {}",
+            protocol::token::sign(&claims, secret)
+        )))
+    }
+
+    /// [`Target::member`] on a [`RawWs`]: for readers, whose frames are
+    /// the bulk of a fan-out.
+    ///
+    /// # Errors
+    /// As [`Target::member`].
+    pub async fn raw_member(&self, index: u64, room: &str) -> Result<RawWs, ClientError> {
+        let headers: Vec<String> = self
+            .authorization(index)?
+            .map(|bearer| format!("Authorization: {bearer}"))
+            .into_iter()
+            .collect();
+        let setup = async {
+            let mut ws = RawWs::connect(self.addr, &self.host, &self.path, &headers).await?;
+            if self.mode == Mode::Duplex {
+                ws.wait_for(br#"{"type":"welcome""#, br#"{"type":"error""#)
+                    .await?;
+                ws.send_text(&format!(r#"{{"type":"join","room":"{room}"}}"#))
+                    .await?;
+                ws.wait_for(br#"{"type":"joined""#, br#"{"type":"error""#)
+                    .await?;
+            }
+            Ok::<_, RawError>(ws)
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT + JOIN_TIMEOUT, setup)
+            .await
+            .map_err(|_| ClientError::Timeout("the handshake and joined"))?
+            .map_err(ClientError::from)
     }
 
     /// Joins `room` (duplex mode; a relay has no rooms) and waits for

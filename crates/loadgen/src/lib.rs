@@ -20,6 +20,7 @@ pub mod pacer;
 pub mod payload;
 pub mod procfs;
 pub mod progress;
+pub mod raw;
 pub mod report;
 pub mod scenario;
 pub mod sequence;

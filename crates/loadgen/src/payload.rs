@@ -77,7 +77,14 @@ impl Payload {
     /// text (a message of someone else's, a damaged one).
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
-        let rest = text.as_bytes().strip_prefix(b"p=")?;
+        Self::parse_bytes(text.as_bytes())
+    }
+
+    /// [`Payload::parse`] on bytes: a payload is ASCII, so a reader need
+    /// not check a frame's UTF-8 to find one.
+    #[must_use]
+    pub fn parse_bytes(text: &[u8]) -> Option<Self> {
+        let rest = text.strip_prefix(b"p=")?;
         let (publisher, rest) = split_number(rest)?;
         let rest = rest.strip_prefix(b" s=")?;
         let (sequence, rest) = split_number(rest)?;
@@ -118,18 +125,26 @@ fn split_number(text: &[u8]) -> Option<(u64, &[u8])> {
 /// Duplex frames (`joined`, presence, errors) give `None`.
 #[must_use]
 pub fn text_of(frame: &str, mode: Mode) -> Option<&str> {
+    // Cut at ASCII quotes (or not at all), so still UTF-8.
+    let text = text_in(frame.as_bytes(), mode)?;
+    std::str::from_utf8(text).ok()
+}
+
+/// [`text_of`] on a frame's bytes, unchecked as UTF-8.
+#[must_use]
+pub fn text_in(frame: &[u8], mode: Mode) -> Option<&[u8]> {
     match mode {
         Mode::Relay => Some(frame),
         Mode::Duplex => {
-            if !frame.starts_with(MESSAGE_PREFIX) {
+            if !frame.starts_with(MESSAGE_PREFIX.as_bytes()) {
                 return None;
             }
-            let start = TEXT_FIELD_FINDER.find(frame.as_bytes())? + TEXT_FIELD.len();
+            let start = TEXT_FIELD_FINDER.find(frame)? + TEXT_FIELD.len();
             let rest = frame.get(start..)?;
             // Our payloads hold no quote or backslash, so the first quote
             // ends the value; a text with escapes is not ours and fails
             // to parse later.
-            let end = memchr::memchr(b'"', rest.as_bytes())?;
+            let end = memchr::memchr(b'"', rest)?;
             rest.get(..end)
         }
     }

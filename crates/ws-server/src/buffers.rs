@@ -13,7 +13,7 @@
 //! What the writer has handed to tungstenite counts against the outbox's
 //! byte budget until it is flushed to the socket (see the writer in
 //! `connection`), so a client that stops reading holds at most
-//! `outbox_max_bytes` plus [`MAX_WRITE_BUFFER_BYTES`] here.
+//! `outbox_max_bytes` plus one frame plus [`MAX_WRITE_BUFFER_BYTES`] here.
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;

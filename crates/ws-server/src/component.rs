@@ -256,11 +256,8 @@ mod tests {
     #[test]
     fn the_byte_budget_closes_a_client_that_falls_behind() {
         let (conn, _rx) = connection(16, 100);
-        assert_eq!(conn.send(Message::text("x".repeat(60))), Ok(()));
-        assert_eq!(
-            conn.send(Message::text("y".repeat(60))),
-            Err(SendError::Full)
-        );
+        assert_eq!(conn.send(Message::text("x".repeat(100))), Ok(()));
+        assert_eq!(conn.send(Message::text("y")), Err(SendError::Full));
         assert_eq!(
             conn.close_request().map(|r| r.code),
             Some(CloseCode::SLOW_CONSUMER)
@@ -270,7 +267,7 @@ mod tests {
     #[test]
     fn written_bytes_free_the_budget() {
         let (conn, mut rx) = connection(16, 100);
-        assert_eq!(conn.send(Message::text("x".repeat(60))), Ok(()));
+        assert_eq!(conn.send(Message::text("x".repeat(100))), Ok(()));
         let taken = rx.try_recv().map(|m| m.len()).unwrap_or_default();
         rx.written(taken);
         assert_eq!(conn.send(Message::text("y".repeat(60))), Ok(()));
@@ -278,8 +275,9 @@ mod tests {
     }
 
     #[test]
-    fn one_large_frame_fits_an_empty_outbox() {
+    fn one_large_frame_fits_an_outbox_below_its_budget() {
         let (conn, _rx) = connection(16, 100);
+        assert_eq!(conn.send(Message::text("a")), Ok(()));
         assert_eq!(conn.send(Message::text("z".repeat(1000))), Ok(()));
         assert!(conn.close_request().is_none());
     }

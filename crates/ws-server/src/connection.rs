@@ -44,6 +44,11 @@ const WRITE_FAILED: CloseCode = CloseCode(1011);
 /// which can destroy the close frame before the client reads it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The frames' room a connection's writer keeps between batches (see
+/// [`write_loop`]); the outbox's queue and the batch swap buffers, so both
+/// settle at about this.
+const KEPT_BATCH_FRAMES: usize = 64;
+
 type Stream = SplitStream<WebSocketStream<TcpStream>>;
 
 /// Why a connection's read loop ended.
@@ -444,6 +449,11 @@ where
             () = conn.closing() => break,
             written = write => written,
         };
+        // A burst grows the batch's buffer (40 bytes a frame, up to
+        // `outbox_capacity` frames); a connection keeps only a small one.
+        if batch.capacity() > KEPT_BATCH_FRAMES {
+            batch.shrink_to(KEPT_BATCH_FRAMES);
+        }
         match written {
             Ok(bytes) => outbox.written(bytes),
             Err(e) => {
@@ -530,7 +540,7 @@ mod tests {
             Arc::new(Ending::default()),
         ));
 
-        assert_eq!(conn.send(Message::text("x".repeat(60))), Ok(()));
+        assert_eq!(conn.send(Message::text("x".repeat(100))), Ok(()));
         while fed.lock().map(|f| f.len()).unwrap_or_default() == 0 {
             tokio::task::yield_now().await;
         }

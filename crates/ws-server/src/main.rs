@@ -17,8 +17,7 @@ struct Args {
     config: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
     let settings = match Settings::load(args.config.as_deref()) {
@@ -28,6 +27,30 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The settings choose the runtime, so it is built here rather than by
+    // `#[tokio::main]`.
+    let runtime = match settings.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(settings)),
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: Settings) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(settings.addr()).await {
         Ok(listener) => listener,
         Err(e) => {

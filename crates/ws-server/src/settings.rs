@@ -41,9 +41,10 @@ pub struct Settings {
     /// Frames queued for one client before it counts as too slow and is
     /// closed with 4000 (slow consumer).
     pub outbox_capacity: usize,
-    /// Bytes queued for one client before it counts as too slow (4000).
-    /// A single larger frame (a long history) still goes into an empty
-    /// outbox.
+    /// Bytes queued for one client before it counts as too slow (4000):
+    /// a frame offered to an outbox holding this much or more closes the
+    /// client. One large frame (a long history) still goes in below it, so
+    /// a client holds at most this plus one frame.
     pub outbox_max_bytes: usize,
     /// How long a client has to send its upgrade request (the whole request
     /// head); a client still sending gets 408.
@@ -103,6 +104,10 @@ pub struct Settings {
     /// this plus a third.
     #[serde(with = "humantime_serde")]
     pub presence_ttl: Duration,
+    /// Threads serving connections: 0 takes one per core this process may
+    /// use (its CPU affinity counts), 1 runs everything on one thread (a
+    /// current-thread runtime, measurably cheaper on one core).
+    pub worker_threads: usize,
 }
 
 /// Which engine holds the rooms.
@@ -161,8 +166,8 @@ impl Default for Settings {
             max_connections: 10_000,
             max_connections_per_ip: 128,
             max_frame_bytes: 64 * 1024,
-            outbox_capacity: 256,
-            outbox_max_bytes: 4 * 1024 * 1024,
+            outbox_capacity: 4096,
+            outbox_max_bytes: 256 * 1024,
             handshake_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(25),
             client_timeout: Duration::from_secs(60),
@@ -179,6 +184,7 @@ impl Default for Settings {
             max_rooms: 10_000,
             room_idle_ttl: Duration::from_secs(300),
             presence_ttl: Duration::from_secs(15),
+            worker_threads: 0,
         }
     }
 }

@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,12 +29,13 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::{CONNECT_IN_FLIGHT, Context, SETUP_TIMEOUT, START_DELAY, ScenarioError, WindowTotals};
-use crate::client::{self, Ws};
+use crate::client::{self, CLOSE_TIMEOUT};
 use crate::latency::{LatencySummary, Recorder, SharedHistogram};
 use crate::pacer::Pacer;
-use crate::payload::{Payload, text_of};
+use crate::payload::{Payload, text_in};
 use crate::procfs::tcp_sockets;
 use crate::progress::Progress;
+use crate::raw::{RawWs, Step};
 use crate::sequence::{SequenceCounts, SequenceTracker, Start};
 
 /// The room every reader and writer joins.
@@ -395,7 +397,7 @@ async fn reader(
     let target = &shared.cx.target;
     let connected = {
         let _permit = shared.limiter.acquire().await;
-        target.member(u64::from(index), ROOM).await
+        target.raw_member(u64::from(index), ROOM).await
     };
     let mut ws = match connected {
         Ok(ws) => ws,
@@ -404,7 +406,7 @@ async fn reader(
             return result;
         }
     };
-    let addrs = match (client::local_addr(&ws), client::peer_addr(&ws)) {
+    let addrs = match (ws.local_addr(), ws.peer_addr()) {
         (Some(local), Some(peer)) if stalled => Some((index, local, peer)),
         _ => None,
     };
@@ -440,7 +442,7 @@ async fn reader(
         result.closed_early = true;
     }
     drop(recorder);
-    client::close(ws).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
     result
 }
 
@@ -457,70 +459,68 @@ impl Reading<'_> {
     /// connection ends (`Some(how)`).
     async fn read_until(
         &mut self,
-        ws: &mut Ws,
+        ws: &mut RawWs,
         until: impl std::future::Future<Output = ()>,
     ) -> Option<String> {
         let mode = self.shared.cx.target.mode();
         let clock = self.shared.cx.clock;
         tokio::pin!(until);
         loop {
-            let frame = tokio::select! {
+            // Every frame of one read arrived together: one clock reading
+            // serves them all.
+            let mut now_ns = None;
+            let mut delivered = 0;
+            let recorder = &mut self.recorder;
+            let result = &mut *self.result;
+            let read = ws.read(|frame| {
+                if let Some(payload) = text_in(frame, mode).and_then(Payload::parse_bytes) {
+                    let now = *now_ns.get_or_insert_with(|| clock.now_ns());
+                    if let Some(recorder) = recorder.as_deref_mut() {
+                        recorder.record_ns(now.saturating_sub(payload.sent_ns));
+                    }
+                    result.tracker.observe(payload.publisher, payload.sequence);
+                    delivered += 1;
+                }
+                ControlFlow::Continue(())
+            });
+            // Counted even when `until` ends a read that already handed
+            // frames on (and then waited to send a pong).
+            let step = tokio::select! {
                 biased;
-                () = &mut until => return None,
-                frame = ws.next() => frame,
+                () = &mut until => None,
+                step = read => Some(step),
             };
-            match frame {
-                Some(Ok(Message::Text(text))) => {
-                    let Some(payload) = text_of(&text, mode).and_then(Payload::parse) else {
-                        continue;
-                    };
-                    if let Some(recorder) = self.recorder.as_deref_mut() {
-                        recorder.record_ns(clock.now_ns().saturating_sub(payload.sent_ns));
-                    }
-                    self.result
-                        .tracker
-                        .observe(payload.publisher, payload.sequence);
-                    self.result.deliveries += 1;
-                    if let Some(counter) = self.counter {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    let how = frame.map_or("close".to_owned(), |f| {
-                        format!("close {}", u16::from(f.code))
-                    });
-                    self.result.end.clone_from(&how);
-                    return Some(how);
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    let how = format!("error: {e}");
-                    self.result.end.clone_from(&how);
-                    return Some(how);
-                }
-                None => {
-                    self.result.end = "ended".to_owned();
-                    return Some("ended".to_owned());
-                }
+            self.result.deliveries += delivered;
+            if let Some(counter) = self.counter {
+                counter.fetch_add(delivered, Ordering::Relaxed);
             }
+            let how = match step? {
+                Ok(Step::Continue | Step::Stopped) => continue,
+                Ok(Step::Closed(code)) => end_of(code),
+                Ok(Step::Ended) => "ended".to_owned(),
+                Err(e) => format!("error: {e}"),
+            };
+            self.result.end.clone_from(&how);
+            return Some(how);
         }
     }
 }
 
+/// How a connection that got a close frame with `code` ended.
+fn end_of(code: Option<u16>) -> String {
+    code.map_or("close".to_owned(), |code| format!("close {code}"))
+}
+
 /// Reads what a stalled reader left unread, for at most [`FINAL_READ`],
 /// and says how its connection ended.
-async fn final_read(ws: &mut Ws) -> String {
+async fn final_read(ws: &mut RawWs) -> String {
     let read = async {
         loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(frame))) => {
-                    return frame.map_or("close".to_owned(), |f| {
-                        format!("close {}", u16::from(f.code))
-                    });
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return format!("error: {e}"),
-                None => return "ended".to_owned(),
+            match ws.read(|_| ControlFlow::Continue(())).await {
+                Ok(Step::Continue | Step::Stopped) => {}
+                Ok(Step::Closed(code)) => return end_of(code),
+                Ok(Step::Ended) => return "ended".to_owned(),
+                Err(e) => return format!("error: {e}"),
             }
         }
     };

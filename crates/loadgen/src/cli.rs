@@ -145,6 +145,10 @@ pub struct FanoutArgs {
     /// Rates to run in turn (messages per second), instead of --rate.
     #[arg(long, value_delimiter = ',')]
     pub ladder: Option<Vec<f64>>,
+    /// A ladder ends after this many steps in a row did not keep up (or
+    /// could not connect): higher rates would only fail slower.
+    #[arg(long, default_value_t = 2)]
+    pub give_up_after: u32,
 }
 
 /// `slow`'s settings.

@@ -21,6 +21,7 @@ async fn fanout_counts_every_delivery_once_and_loses_none() {
         rate: 200.0,
         duration: Duration::from_secs(1),
         ladder: None,
+        give_up_after: 2,
     };
     let result = tokio::time::timeout(TEST_DEADLINE, fanout::step(&cx, &args, args.rate))
         .await
@@ -68,6 +69,7 @@ async fn fanout_through_a_relay_reads_bare_payloads() {
         rate: 100.0,
         duration: Duration::from_millis(500),
         ladder: None,
+        give_up_after: 2,
     };
     let result = tokio::time::timeout(TEST_DEADLINE, fanout::step(&cx, &args, args.rate))
         .await

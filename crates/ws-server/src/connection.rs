@@ -117,6 +117,7 @@ pub(crate) async fn serve<C: Component>(
         outbox_rx,
         conn.clone(),
         Arc::clone(&ending),
+        cx.settings.write_timeout,
     ));
 
     Box::pin(cx.component.on_open(&conn)).await;
@@ -409,12 +410,40 @@ fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode,
     }
 }
 
+/// Why writing a batch stopped.
+enum WriteError {
+    /// The socket took nothing for `write_timeout`.
+    Stalled,
+    /// The socket failed.
+    Failed(tungstenite::Error),
+}
+
+/// `step`, unless the socket makes no progress for `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    step: impl Future<Output = Result<T, tungstenite::Error>>,
+) -> Result<T, WriteError> {
+    match tokio::time::timeout(timeout, step).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(WriteError::Failed(e)),
+        Err(_) => Err(WriteError::Stalled),
+    }
+}
+
 /// Owns the sink: writes queued frames, batching whatever is already queued
 /// into one flush, until the connection is asked to close; then ends the
 /// close handshake: with the server's close frame, or, when
-/// `client_closed`, with the answer to the client's.
-async fn write_loop<S>(mut sink: S, mut outbox: OutboxReader, conn: Connection, ending: Arc<Ending>)
-where
+/// `client_closed`, with the answer to the client's. A client whose socket
+/// takes nothing for `write_timeout` while frames wait is closed as slow
+/// (4000), however little it holds: a stalled client is let go within a
+/// bound of time, not only once its outbox fills.
+async fn write_loop<S>(
+    mut sink: S,
+    mut outbox: OutboxReader,
+    conn: Connection,
+    ending: Arc<Ending>,
+    write_timeout: Duration,
+) where
     S: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     // Kept across batches: its buffer is swapped with the outbox's, so
@@ -432,16 +461,19 @@ where
         // The batch's bytes leave the outbox's budget only once flushed:
         // until then they sit in tungstenite's write buffer, and a client
         // that stops reading must not get more queued because of it.
+        // Each step must make progress within `write_timeout`: `feed`
+        // waits only when tungstenite's write buffer is full, so every
+        // completed step means the socket took some bytes.
         let write = async {
             let mut bytes = 0;
             while let Some(message) = batch.pop_front() {
                 bytes += message.len();
                 for frame in buffers::fragments(message) {
-                    sink.feed(frame).await?;
+                    within(write_timeout, sink.feed(frame)).await?;
                 }
             }
-            sink.flush().await?;
-            Ok::<_, tungstenite::Error>(bytes)
+            within(write_timeout, sink.flush()).await?;
+            Ok::<_, WriteError>(bytes)
         };
         // A client that stops reading blocks the write; closing must still
         // get through, so the write races the close request.
@@ -456,7 +488,14 @@ where
         }
         match written {
             Ok(bytes) => outbox.written(bytes),
-            Err(e) => {
+            Err(WriteError::Stalled) => {
+                conn.close(
+                    CloseCode::SLOW_CONSUMER,
+                    format!("read nothing for {write_timeout:?}: client too slow"),
+                );
+                break;
+            }
+            Err(WriteError::Failed(e)) => {
                 debug!("connection {}: write failed: {e}", conn.id());
                 ending.record_write_failure(e);
                 conn.close(WRITE_FAILED, "write failed");
@@ -538,6 +577,7 @@ mod tests {
             outbox,
             conn.clone(),
             Arc::new(Ending::default()),
+            WRITE_TIMEOUT,
         ));
 
         assert_eq!(conn.send(Message::text("x".repeat(100))), Ok(()));
@@ -556,5 +596,33 @@ mod tests {
             Some(CloseCode::SLOW_CONSUMER)
         );
         assert!(writer.await.is_ok(), "the writer ends after the close");
+    }
+
+    const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_socket_that_takes_nothing_for_the_write_timeout_is_closed_as_slow() {
+        let (outbox_sender, outbox) = outbox(16, 1000);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let conn = Connection::new(1, peer, outbox_sender, Extensions::new());
+        let started = Instant::now();
+        let writer = tokio::spawn(write_loop(
+            Stalled::default(),
+            outbox,
+            conn.clone(),
+            Arc::new(Ending::default()),
+            WRITE_TIMEOUT,
+        ));
+        // One small frame, far inside the outbox's budget.
+        assert_eq!(conn.send(Message::text("x")), Ok(()));
+        assert!(writer.await.is_ok(), "the writer ends after the close");
+        let request = conn.close_request();
+        assert_eq!(request.map(|r| r.code), Some(CloseCode::SLOW_CONSUMER));
+        // Then it waited up to CLOSE_TIMEOUT for its close frame.
+        let waited = started.elapsed();
+        assert!(
+            waited >= WRITE_TIMEOUT && waited <= WRITE_TIMEOUT + CLOSE_TIMEOUT,
+            "{waited:?}"
+        );
     }
 }

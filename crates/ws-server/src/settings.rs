@@ -46,6 +46,11 @@ pub struct Settings {
     /// client. One large frame (a long history) still goes in below it, so
     /// a client holds at most this plus one frame.
     pub outbox_max_bytes: usize,
+    /// How long a client's socket may take nothing while frames wait for
+    /// it; then it is closed as too slow (4000). It recovers what it missed
+    /// when it rejoins.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
     /// How long a client has to send its upgrade request (the whole request
     /// head); a client still sending gets 408.
     #[serde(with = "humantime_serde")]
@@ -168,6 +173,7 @@ impl Default for Settings {
             max_frame_bytes: 64 * 1024,
             outbox_capacity: 4096,
             outbox_max_bytes: 256 * 1024,
+            write_timeout: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(25),
             client_timeout: Duration::from_secs(60),
@@ -308,6 +314,7 @@ impl Settings {
         }
         let durations = [
             ("handshake_timeout", self.handshake_timeout),
+            ("write_timeout", self.write_timeout),
             ("heartbeat_interval", self.heartbeat_interval),
             ("client_timeout", self.client_timeout),
             ("room_idle_ttl", self.room_idle_ttl),

@@ -139,6 +139,9 @@ pub struct LadderResult {
     pub steps: Vec<StepResult>,
     /// The highest rate that kept up, if any did.
     pub highest_kept_up_rate: Option<f64>,
+    /// Why the ladder ended before its last rate, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_early: Option<String>,
 }
 
 /// Runs one step at `rate`.
@@ -168,12 +171,34 @@ pub async fn run(cx: &Context, args: &FanoutArgs) -> Result<serde_json::Value, S
         let result = step(cx, args, args.rate).await?;
         return Ok(serde_json::to_value(result).unwrap_or_default());
     };
-    let mut steps = Vec::with_capacity(ladder.len());
+    let mut steps: Vec<StepResult> = Vec::with_capacity(ladder.len());
+    let mut failed_in_a_row = 0;
+    let mut ended_early = None;
     for (i, rate) in ladder.iter().enumerate() {
+        if failed_in_a_row >= args.give_up_after.max(1) {
+            ended_early = Some(format!(
+                "{failed_in_a_row} steps in a row did not keep up; {rate}/s and above not run"
+            ));
+            break;
+        }
         if i > 0 {
             tokio::time::sleep(STEP_PAUSE).await;
         }
-        let result = step(cx, args, *rate).await?;
+        let result = match step(cx, args, *rate).await {
+            Ok(result) => result,
+            // A server that no longer takes connections ends the ladder;
+            // the steps before it stand.
+            Err(e) if !steps.is_empty() => {
+                ended_early = Some(format!("{rate}/s: {e}"));
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        if result.kept_up {
+            failed_in_a_row = 0;
+        } else {
+            failed_in_a_row += 1;
+        }
         eprintln!(
             "step {rate}/s: sent {}, {:.0} deliveries/s, lost {}, p99 {} us, kept up: {}",
             result.sent,
@@ -192,6 +217,7 @@ pub async fn run(cx: &Context, args: &FanoutArgs) -> Result<serde_json::Value, S
     Ok(serde_json::to_value(LadderResult {
         steps,
         highest_kept_up_rate,
+        ended_early,
     })
     .unwrap_or_default())
 }

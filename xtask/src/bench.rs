@@ -336,7 +336,7 @@ fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
             name: "idle",
-            args: vec!["idle", "--connections", "10000", "--hold", "2s"],
+            args: vec!["idle", "--connections", "19000", "--hold", "2s"],
             duplex_only: false,
             metrics: vec![
                 metric(
@@ -375,7 +375,7 @@ fn scenarios() -> Vec<Scenario> {
                 "--duration",
                 "2s",
                 "--ladder",
-                "500,1000,2000,4000,6000,8000,10000,15000,20000,30000",
+                "250,500,1000,2000,4000,6000,8000,10000,12000,14000,16000,20000,25000,30000",
             ],
             duplex_only: false,
             metrics: ladder_metrics(),
@@ -391,7 +391,7 @@ fn scenarios() -> Vec<Scenario> {
                 "--duration",
                 "2s",
                 "--ladder",
-                "100,250,500,750,1000,1500,2000",
+                "100,250,500,1000,1500,2000,3000,4000",
             ],
             duplex_only: false,
             metrics: ladder_metrics(),
@@ -409,7 +409,7 @@ fn scenarios() -> Vec<Scenario> {
                 "--payload",
                 "1500",
                 "--duration",
-                "8s",
+                "6s",
             ],
             duplex_only: false,
             metrics: vec![
@@ -430,13 +430,13 @@ fn scenarios() -> Vec<Scenario> {
             args: vec![
                 "chat-mix",
                 "--connections",
-                "2000",
+                "10000",
                 "--rooms",
-                "200",
+                "1000",
                 "--rate",
-                "2000",
+                "2500",
                 "--churn",
-                "20",
+                "100",
                 "--duration",
                 "10s",
             ],

@@ -25,11 +25,11 @@ use crate::raw::{RawError, RawWs};
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long a handshake (and, in duplex mode, the `welcome`) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a `join` may wait for `joined`: the answer carries the room's
 /// members and history, which takes a while in a crowded room.
-const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a close may wait to be sent: a server that stopped reading
 /// must not hold the run.

@@ -131,8 +131,16 @@ fn connections_of(command: &Command) -> u32 {
         Command::Echo(a) => a.connections,
         Command::Fanout(a) => a.subscribers + a.publishers,
         Command::Slow(a) => a.subscribers + a.publishers,
-        // Churn may briefly hold a leaving and an arriving member per slot.
-        Command::ChatMix(a) => a.connections.saturating_mul(2),
+        // Churn holds a leaving and an arriving member in a slot for at
+        // most an arrival's timeouts plus a departure's close.
+        Command::ChatMix(a) => {
+            let overlap = client::CONNECT_TIMEOUT + client::JOIN_TIMEOUT + client::CLOSE_TIMEOUT;
+            let in_transit = (a.churn * overlap.as_secs_f64()).ceil();
+            // Bounded by the check of --churn (at most MAX_RATE).
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let in_transit = in_transit.min(f64::from(a.connections)) as u32;
+            a.connections.saturating_add(in_transit)
+        }
     }
 }
 

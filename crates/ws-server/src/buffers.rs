@@ -24,7 +24,7 @@ use crate::settings::Settings;
 
 /// tungstenite's read buffer per connection, allocated when the connection
 /// opens.
-pub(crate) const READ_BUFFER_BYTES: usize = 4 * 1024;
+pub(crate) const READ_BUFFER_BYTES: usize = 1024;
 
 /// Small frames are gathered up to this many bytes before a write to the
 /// socket (a flush writes whatever is gathered).

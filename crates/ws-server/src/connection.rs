@@ -142,8 +142,13 @@ pub(crate) async fn serve<C: Component>(
     }
     Box::pin(cx.component.on_close(&conn)).await;
     let _ = writer.await;
-    if matches!(exit, Exit::Closed | Exit::Shutdown | Exit::Failed(_)) {
-        // Wait for the client's answering close frame (see CLOSE_TIMEOUT).
+    // Wait for the client's answer to our close frame (see CLOSE_TIMEOUT),
+    // unless the frame never got out: a client that stopped reading (the
+    // usual slow consumer) cannot answer, and waiting would only hold its
+    // socket longer.
+    if matches!(exit, Exit::Closed | Exit::Shutdown | Exit::Failed(_))
+        && ending.close_sent.load(Ordering::Acquire)
+    {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
             while let Some(Ok(_)) = stream.next().await {}
         })
@@ -166,6 +171,8 @@ struct Ending {
     /// Set by the writer: why a write failed. The writer then closes the
     /// connection, and the connection task hands the error to `on_error`.
     write_failure: Mutex<Option<tungstenite::Error>>,
+    /// Set by the writer once the server's close frame was flushed.
+    close_sent: AtomicBool,
 }
 
 impl Ending {
@@ -503,6 +510,11 @@ async fn write_loop<S>(
             }
         }
     }
+    // What was queued will not be sent: let it go now, not when the close
+    // handshake ends (up to CLOSE_TIMEOUT later, for a client that does not
+    // read).
+    drop(batch);
+    drop(outbox);
     if ending.client_closed.load(Ordering::Acquire) {
         // tungstenite queued its answer when it read the client's close
         // frame (RFC 6455, 5.5.1): the client's code and reason echoed, 1002
@@ -522,7 +534,11 @@ async fn write_loop<S>(
             code: request.code.0.into(),
             reason: reason.into(),
         };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+        let sent =
+            tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+        if matches!(sent, Ok(Ok(()))) {
+            ending.close_sent.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -618,7 +634,7 @@ mod tests {
         assert!(writer.await.is_ok(), "the writer ends after the close");
         let request = conn.close_request();
         assert_eq!(request.map(|r| r.code), Some(CloseCode::SLOW_CONSUMER));
-        // Then it waited up to CLOSE_TIMEOUT for its close frame.
+        // Then it gave its close frame CLOSE_TIMEOUT to go out.
         let waited = started.elapsed();
         assert!(
             waited >= WRITE_TIMEOUT && waited <= WRITE_TIMEOUT + CLOSE_TIMEOUT,

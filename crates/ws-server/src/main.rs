@@ -29,7 +29,15 @@ fn main() -> ExitCode {
     };
     // The settings choose the runtime, so it is built here rather than by
     // `#[tokio::main]`.
-    let runtime = match settings.worker_threads {
+    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    // On one core, worker threads only add cross-thread wake-ups and
+    // atomics: a current-thread runtime serves about 20 % more there (see
+    // docs/architecture.md, "The runtime").
+    let threads = match settings.worker_threads {
+        0 if one_core => 1,
+        n => n,
+    };
+    let runtime = match threads {
         1 => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),

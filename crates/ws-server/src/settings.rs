@@ -110,8 +110,9 @@ pub struct Settings {
     #[serde(with = "humantime_serde")]
     pub presence_ttl: Duration,
     /// Threads serving connections: 0 takes one per core this process may
-    /// use (its CPU affinity counts), 1 runs everything on one thread (a
-    /// current-thread runtime, measurably cheaper on one core).
+    /// use (its CPU affinity counts), and with one core runs a
+    /// current-thread runtime, as 1 always does (measurably cheaper on one
+    /// core than a multi-thread runtime with one worker).
     pub worker_threads: usize,
 }
 

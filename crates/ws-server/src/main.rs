@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     // `#[tokio::main]`.
     let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
     // On one core, worker threads only add cross-thread wake-ups and
-    // atomics: a current-thread runtime serves about 20 % more there (see
+    // atomics: a current-thread runtime served a third more round trips there (see
     // docs/architecture.md, "The runtime").
     let threads = match settings.worker_threads {
         0 if one_core => 1,

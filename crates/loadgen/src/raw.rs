@@ -3,10 +3,10 @@
 //! buffer, and frames are handed on as slices of it, never copied,
 //! allocated or checked as UTF-8 one by one.
 //!
-//! Under tokio-tungstenite a reader cost about 1.4 µs of the generator's
-//! CPU per delivery (stream polling, a `Bytes` per frame, a wake-up check
-//! per frame): as much as the server spent delivering it, so the generator
-//! ran out first. tungstenite still does what it does well here: it parses
+//! Under tokio-tungstenite the readers cost the generator about 1.5 µs of
+//! CPU per delivery at 600,000 deliveries/s (stream polling, a `Bytes` per
+//! frame, a wake-up check per frame), close to the server's 1.65 µs; here,
+//! 1.27 µs. tungstenite still does what it does well here: it parses
 //! each frame's header ([`FrameHeader::parse`]) and formats the few frames
 //! a reader sends (the join, pongs, the close).
 //!

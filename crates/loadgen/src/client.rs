@@ -100,7 +100,8 @@ pub enum SetupError {
 /// Where and how every connection of a run connects.
 #[derive(Debug, Clone)]
 pub struct Target {
-    url: String,
+    /// One server, or several instances that connections are split over.
+    urls: Vec<String>,
     mode: Mode,
     secret: Option<Secret>,
     /// Part of every user id, so that two runs against one server never
@@ -109,33 +110,25 @@ pub struct Target {
 }
 
 impl Target {
-    /// A target at `url`, which must resolve to loopback addresses only.
+    /// A target at `urls`, each of which must resolve to loopback
+    /// addresses only: connection number `i` goes to `urls[i mod n]`.
     ///
     /// # Errors
-    /// A malformed or non-loopback URL, or duplex mode without a valid
-    /// secret.
-    pub async fn new(url: &str, mode: Mode, secret: Option<&str>) -> Result<Self, SetupError> {
-        let url_error = |error: String| SetupError::Url {
-            url: url.to_owned(),
-            error,
-        };
-        let request = url
-            .into_client_request()
-            .map_err(|e| url_error(e.to_string()))?;
-        let uri = request.uri();
-        let host = uri
-            .host()
-            .ok_or_else(|| url_error("no host".to_owned()))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = uri.port_u16().unwrap_or(80);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| url_error(e.to_string()))?
-            .collect();
-        if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
-            return Err(SetupError::NotLoopback(url.to_owned()));
+    /// No URL, a malformed or non-loopback one, or duplex mode without a
+    /// valid secret.
+    pub async fn new<S: AsRef<str>>(
+        urls: &[S],
+        mode: Mode,
+        secret: Option<&str>,
+    ) -> Result<Self, SetupError> {
+        if urls.is_empty() {
+            return Err(SetupError::Url {
+                url: String::new(),
+                error: "no URL given".to_owned(),
+            });
+        }
+        for url in urls {
+            check_loopback(url.as_ref()).await?;
         }
         let secret = match (mode, secret) {
             (Mode::Relay, _) => None,
@@ -145,11 +138,28 @@ impl Target {
             }
         };
         Ok(Self {
-            url: url.to_owned(),
+            urls: urls.iter().map(|u| u.as_ref().to_owned()).collect(),
             mode,
             secret,
             run_tag: format!("{:x}", std::process::id()),
         })
+    }
+
+    /// The URLs connections are split over, in order.
+    #[must_use]
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The URL connection number `index` goes to: the `(index mod n)`-th,
+    /// so consecutive indices alternate between instances.
+    #[must_use]
+    pub fn url_of(&self, index: u64) -> &str {
+        // `new` refuses an empty list; `max` only keeps the division safe.
+        let n = self.urls.len().max(1) as u64;
+        self.urls
+            .get((index % n) as usize)
+            .map_or("", String::as_str)
     }
 
     /// The mode every connection speaks.
@@ -165,7 +175,7 @@ impl Target {
     /// A failed handshake (refusals included), a timeout, or a close before
     /// `welcome`.
     pub async fn connect(&self, index: u64) -> Result<Ws, ClientError> {
-        let mut request = self.url.as_str().into_client_request()?;
+        let mut request = self.url_of(index).into_client_request()?;
         if let Some(secret) = &self.secret {
             let claims = Claims::new(
                 UserId::new(format!("bench-{}-{index}", self.run_tag))?,
@@ -236,6 +246,34 @@ impl Target {
     }
 }
 
+/// Refuses `url` unless it parses and every address its host resolves to
+/// is a loopback address.
+async fn check_loopback(url: &str) -> Result<(), SetupError> {
+    let url_error = |error: String| SetupError::Url {
+        url: url.to_owned(),
+        error,
+    };
+    let request = url
+        .into_client_request()
+        .map_err(|e| url_error(e.to_string()))?;
+    let uri = request.uri();
+    let host = uri
+        .host()
+        .ok_or_else(|| url_error("no host".to_owned()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| url_error(e.to_string()))?
+        .collect();
+    if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
+        return Err(SetupError::NotLoopback(url.to_owned()));
+    }
+    Ok(())
+}
+
 /// Reads frames until a text frame starting with `prefix`; an `error`
 /// frame first is a refusal. Other frames (presence, others' messages) are
 /// skipped.
@@ -276,5 +314,48 @@ pub fn peer_addr(ws: &Ws) -> Option<SocketAddr> {
     match ws.get_ref() {
         MaybeTlsStream::Plain(tcp) => tcp.peer_addr().ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "ws://127.0.0.1:5000/ws";
+    const B: &str = "ws://[::1]:5002/ws";
+
+    #[tokio::test]
+    async fn connections_alternate_between_the_urls() {
+        let target = Target::new(&[A, B], Mode::Relay, None).await.unwrap();
+        assert_eq!(target.urls(), [A, B]);
+        let split: Vec<&str> = (0..5).map(|i| target.url_of(i)).collect();
+        assert_eq!(split, [A, B, A, B, A]);
+        // A fanout's writers come after its readers, whatever their count:
+        // both groups alternate.
+        assert_eq!(target.url_of(100), A);
+        assert_eq!(target.url_of(101), B);
+        assert_eq!(target.url_of(u64::MAX), B);
+    }
+
+    #[tokio::test]
+    async fn one_url_takes_every_connection() {
+        let target = Target::new(&[A], Mode::Relay, None).await.unwrap();
+        assert!((0..10).all(|i| target.url_of(i) == A));
+    }
+
+    #[tokio::test]
+    async fn every_url_must_be_loopback() {
+        let refused = Target::new(&[A, "ws://192.0.2.1:5000/ws"], Mode::Relay, None).await;
+        assert!(
+            matches!(refused, Err(SetupError::NotLoopback(ref url)) if url.contains("192.0.2.1")),
+            "{refused:?}"
+        );
+        let none: [&str; 0] = [];
+        assert!(Target::new(&none, Mode::Relay, None).await.is_err());
+        assert!(
+            Target::new(&[A, "not a url"], Mode::Relay, None)
+                .await
+                .is_err()
+        );
     }
 }

@@ -150,7 +150,7 @@ pub fn run(
 ) -> Result<Value, String> {
     if !redis_on_path() {
         return Err(
-            "skipped: redis-server is not on the PATH (apt-get install -y redis-server)".into(),
+            "skipped: redis-server is not on the PATH; apt-get install -y redis-server".into(),
         );
     }
     let redis_port = free_port()?;

@@ -19,6 +19,8 @@ use serde_json::Value;
 
 use crate::system;
 
+mod scale_out;
+
 /// The core the server runs on, and the one the load generator runs on.
 const SERVER_CORE: &str = "0";
 const LOADGEN_CORE: &str = "1";
@@ -69,6 +71,10 @@ struct Scenario {
     args: Vec<&'static str>,
     /// Relays have one room and no joins: chat mix is Duplex's alone.
     duplex_only: bool,
+    /// Two ws-server instances on the Redis engine, sharing one Redis,
+    /// with the load generator's connections split over them (Duplex's
+    /// alone too).
+    scale_out: bool,
     metrics: Vec<Metric>,
 }
 
@@ -187,17 +193,31 @@ pub fn run(options: &Options) -> Result<(), String> {
             if scenario.duplex_only && server.mode != Mode::Duplex {
                 continue;
             }
-            port += 1;
-            eprintln!(
-                "bench: {} against {} on port {port}",
-                scenario.name, server.name
-            );
-            let result = run_one(&root, server, scenario, port, &secret);
-            if let Err(e) = &result {
+            let result = if scenario.scale_out {
                 eprintln!(
-                    "bench: {} against {} failed: {e}",
+                    "bench: {} against {} x {} on the Redis engine",
+                    scenario.name,
+                    scale_out::INSTANCES,
+                    server.name
+                );
+                scale_out::run(&root, server, &scenario.args, &secret)
+            } else {
+                port += 1;
+                eprintln!(
+                    "bench: {} against {} on port {port}",
                     scenario.name, server.name
                 );
+                run_one(&root, server, scenario, port, &secret)
+            };
+            match &result {
+                Err(e) if e.starts_with("skipped") => {
+                    eprintln!("bench: {} against {}: {e}", scenario.name, server.name);
+                }
+                Err(e) => eprintln!(
+                    "bench: {} against {} failed: {e}",
+                    scenario.name, server.name
+                ),
+                Ok(_) => {}
             }
             outcomes.push(Outcome {
                 server: server.name.clone(),
@@ -338,6 +358,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "idle",
             args: vec!["idle", "--connections", "19000", "--hold", "2s"],
             duplex_only: false,
+            scale_out: false,
             metrics: vec![
                 metric(
                     "handshakes/s",
@@ -355,6 +376,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "echo",
             args: vec!["echo", "--connections", "50", "--duration", "5s"],
             duplex_only: false,
+            scale_out: false,
             metrics: vec![
                 metric(
                     "round trips/s",
@@ -366,18 +388,13 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "fanout 10 x 100",
-            args: vec![
-                "fanout",
-                "--subscribers",
-                "100",
-                "--publishers",
-                "10",
-                "--duration",
-                "2s",
-                "--ladder",
-                "250,500,1000,2000,4000,6000,8000,10000,12000,14000,16000,20000,25000,30000",
-            ],
+            args: [
+                &FANOUT_10_X_100[..],
+                &["250,500,1000,2000,4000,6000,8000,10000,12000,14000,16000,20000,25000,30000"],
+            ]
+            .concat(),
             duplex_only: false,
+            scale_out: false,
             metrics: ladder_metrics(),
         },
         Scenario {
@@ -394,6 +411,7 @@ fn scenarios() -> Vec<Scenario> {
                 "100,250,500,1000,1500,2000,3000,4000",
             ],
             duplex_only: false,
+            scale_out: false,
             metrics: ladder_metrics(),
         },
         Scenario {
@@ -412,6 +430,7 @@ fn scenarios() -> Vec<Scenario> {
                 "6s",
             ],
             duplex_only: false,
+            scale_out: false,
             metrics: vec![
                 metric(
                     "healthy readers' deliveries %",
@@ -427,30 +446,99 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "chat mix",
-            args: vec![
-                "chat-mix",
-                "--connections",
-                "10000",
-                "--rooms",
-                "1000",
-                "--rate",
-                "2500",
-                "--churn",
-                "100",
-                "--duration",
-                "10s",
-            ],
+            args: CHAT_MIX.to_vec(),
             duplex_only: true,
-            metrics: vec![
-                metric("p99 ms", Read::At("/results/latency_us/p99_us", MS), false),
-                metric("lost", Read::At("/results/lost", 1.0), false),
-                metric(
-                    "RSS drift %",
-                    Read::At("/results/rss_drift_pct", 1.0),
-                    false,
-                ),
-            ],
+            scale_out: false,
+            metrics: chat_mix_metrics(),
         },
+        Scenario {
+            name: "scale-out fanout 10 x 100",
+            args: [
+                &FANOUT_10_X_100[..],
+                &["1000,2000,4000,6000,8000,10000,20000,30000,40000,50000,60000"],
+            ]
+            .concat(),
+            duplex_only: true,
+            scale_out: true,
+            metrics: [
+                vec![metric(
+                    "posts/s kept up",
+                    Read::At("/results/highest_kept_up_rate", 1.0),
+                    true,
+                )],
+                ladder_metrics(),
+                redis_metrics(),
+            ]
+            .concat(),
+        },
+        Scenario {
+            name: "scale-out chat mix",
+            args: CHAT_MIX.to_vec(),
+            duplex_only: true,
+            scale_out: true,
+            metrics: [chat_mix_metrics(), redis_metrics()].concat(),
+        },
+    ]
+}
+
+/// `fanout 10 x 100`'s arguments, up to its `--ladder`'s rates.
+const FANOUT_10_X_100: [&str; 8] = [
+    "fanout",
+    "--subscribers",
+    "100",
+    "--publishers",
+    "10",
+    "--duration",
+    "2s",
+    "--ladder",
+];
+
+/// The chat mix, on one instance or two.
+const CHAT_MIX: [&str; 11] = [
+    "chat-mix",
+    "--connections",
+    "10000",
+    "--rooms",
+    "1000",
+    "--rate",
+    "2500",
+    "--churn",
+    "100",
+    "--duration",
+    "10s",
+];
+
+fn chat_mix_metrics() -> Vec<Metric> {
+    vec![
+        metric("p99 ms", Read::At("/results/latency_us/p99_us", MS), false),
+        metric("lost", Read::At("/results/lost", 1.0), false),
+        metric(
+            "RSS drift %",
+            Read::At("/results/rss_drift_pct", 1.0),
+            false,
+        ),
+    ]
+}
+
+/// What Redis did over a scale-out run (`scale_out::run` adds `redis` to
+/// the load generator's JSON).
+fn redis_metrics() -> Vec<Metric> {
+    vec![
+        metric(
+            "Redis round trips per post",
+            Read::At("/redis/round_trips_per_post", 1.0),
+            false,
+        ),
+        metric(
+            "Redis CPU µs per post",
+            Read::At("/redis/cpu_us_per_post", 1.0),
+            false,
+        ),
+        metric(
+            "Redis CPU share over the run",
+            Read::At("/redis/cpu_util", 1.0),
+            false,
+        ),
     ]
 }
 
@@ -550,6 +638,25 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// What the scale-out tables measure, and how they are pinned.
+const SCALE_OUT_TEXT: &str = "**Scale-out.** The two scale-out scenarios start one \
+`redis-server` (from the PATH, no persistence, on a free port) and two ws-server \
+instances on the Redis engine, and split the load generator's connections over them: \
+connection i goes to instance i mod 2, so a fanout's readers and writers both alternate, \
+and every chat-mix room has members on both. Pinning: both instances *and* Redis run on \
+core 0, the load generator alone on core 1, so the server side has the one core that a \
+single server has in every other table and the generator's core is left alone; the \
+tables say what going through Redis costs against one instance on the memory engine \
+(two instances on one core cannot deliver more than one), not what a second machine \
+would add. A post costs one Redis round trip: one `EVALSHA` of the publish script \
+(offset, `XADD` to the history, `PUBLISH`, key expiries; about ten commands inside \
+Redis); concurrent posts of an instance share one multiplexed connection, so they are \
+pipelined. \"Redis round trips per post\" counts every command sent from outside a \
+script over the run (joins, presence refreshes and history reads included) per post \
+stored (`XADD`s), from `INFO commandstats`; Redis's CPU is read from `/proc`. Both \
+cover the whole run, setup included. What bounds these figures: \
+[architecture.md](architecture.md#scale-out).";
+
 /// The markdown report: the machine, the versions, one table per
 /// scenario with a column per server and the ratios of Duplex to the best
 /// peer and to the tuned relay.
@@ -590,7 +697,17 @@ fn report(
             .filter(|s| !scenario.duplex_only || s.mode == Mode::Duplex)
             .collect();
         let _ = writeln!(out, "## {}\n", scenario.name);
-        let _ = writeln!(out, "`duplex-bench {}`\n", scenario.args.join(" "));
+        if scenario.scale_out {
+            let _ = writeln!(
+                out,
+                "`duplex-bench --url A --url B --server-pid PA --server-pid PB {}`: two \
+                 ws-server instances on the Redis engine sharing one `redis-server`, the \
+                 connections alternating between them\n",
+                scenario.args.join(" ")
+            );
+        } else {
+            let _ = writeln!(out, "`duplex-bench {}`\n", scenario.args.join(" "));
+        }
         let mut header = String::from("| figure |");
         let mut rule = String::from("|---|");
         for server in &columns {
@@ -648,6 +765,9 @@ fn report(
             }
         }
         let _ = writeln!(out);
+    }
+    if scenarios.iter().any(|s| s.scale_out) {
+        let _ = writeln!(out, "{SCALE_OUT_TEXT}\n");
     }
     let _ = writeln!(
         out,
@@ -791,6 +911,55 @@ mod tests {
             report.contains("node-ws: no result (did not start)."),
             "{report}"
         );
+    }
+
+    #[test]
+    fn scale_out_scenarios_are_duplex_only_and_report_redis_or_why_they_were_skipped() {
+        let servers = [
+            server("duplex", Mode::Duplex),
+            server("node-ws", Mode::Relay),
+        ];
+        let scale_out: Vec<Scenario> = scenarios().into_iter().filter(|s| s.scale_out).collect();
+        let names: Vec<&str> = scale_out.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["scale-out fanout 10 x 100", "scale-out chat mix"]);
+        assert!(scale_out.iter().all(|s| s.duplex_only));
+        let fanout = &scale_out[0];
+        let ladder = fanout.args.last().copied().unwrap_or_default();
+        assert!(ladder.ends_with(",60000"), "{ladder}");
+        let outcomes = [
+            Outcome {
+                server: "duplex".into(),
+                scenario: "scale-out fanout 10 x 100",
+                result: Ok(serde_json::json!({
+                    "params": {"subscribers": 100},
+                    "results": {"highest_kept_up_rate": 4000, "steps": [{"rate": 4000}]},
+                    "redis": {"round_trips_per_post": 1.05, "cpu_us_per_post": 40.0, "cpu_util": 0.3}
+                })),
+            },
+            Outcome {
+                server: "duplex".into(),
+                scenario: "scale-out chat mix",
+                result: Err("skipped: redis-server is not on the PATH".into()),
+            },
+        ];
+        let report = report(&servers, &scale_out, &outcomes, &[], Duration::from_secs(1));
+        assert!(report.contains("| figure | duplex |\n"), "{report}");
+        assert!(!report.contains("node-ws |"), "{report}");
+        assert!(report.contains("| posts/s kept up | 4000 |"), "{report}");
+        assert!(
+            report.contains("| deliveries/s kept up | 400000 |"),
+            "{report}"
+        );
+        assert!(
+            report.contains("| Redis round trips per post | 1.05 |"),
+            "{report}"
+        );
+        assert!(report.contains("--url A --url B"), "{report}");
+        assert!(
+            report.contains("duplex: no result (skipped: redis-server is not on the PATH)."),
+            "{report}"
+        );
+        assert!(report.contains("**Scale-out.**"), "{report}");
     }
 
     #[test]

@@ -47,7 +47,10 @@ enum Task {
         #[arg(long, value_delimiter = ',')]
         servers: Vec<String>,
         /// Only these scenarios (idle, echo, "fanout 10 x 100",
-        /// "fanout 1 x 1000", "slow consumers", "chat mix"); all by default.
+        /// "fanout 1 x 1000", "slow consumers", "chat mix", "scale-out
+        /// fanout 10 x 100", "scale-out chat mix"); all by default. The
+        /// scale-out ones run two instances on a Redis they start (needs
+        /// redis-server on the PATH; skipped without it).
         #[arg(long, value_delimiter = ',')]
         scenarios: Vec<String>,
         /// Do not run bench/peers/install.sh first.

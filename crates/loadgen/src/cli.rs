@@ -25,15 +25,20 @@ pub const MAX_LADDER_STEPS: usize = 20;
 /// The largest relay payload, bytes.
 pub const MAX_RELAY_PAYLOAD_BYTES: usize = 64 * 1024;
 
+/// The most servers (`--url`s, and `--server-pid`s) one run spreads over.
+pub const MAX_SERVERS: usize = 16;
+
 /// duplex-bench: bounded load on a Duplex ws-server or a relay, on loopback.
 ///
 /// Prints one JSON object on stdout and a table on stderr.
 #[derive(Debug, Parser)]
 #[command(name = "duplex-bench", version, about)]
 pub struct Cli {
-    /// The server's WebSocket URL (loopback only).
+    /// The server's WebSocket URL (loopback only). Given several times,
+    /// connection number i goes to the (i mod n)-th: clients split over
+    /// several instances.
     #[arg(long, global = true, default_value = "ws://127.0.0.1:5000/ws")]
-    pub url: String,
+    pub url: Vec<String>,
     /// What the server speaks: duplex (tokens, rooms, posts) or relay
     /// (every text frame to every client).
     #[arg(long, global = true, value_enum, default_value_t = Mode::Duplex)]
@@ -47,8 +52,9 @@ pub struct Cli {
     )]
     pub secret: Option<String>,
     /// The server's process id: its RSS and CPU time are read from /proc.
+    /// Given several times (one per instance), the figures are sums.
     #[arg(long, global = true)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
     /// Accepted for clarity: the JSON report is always printed on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -209,6 +215,12 @@ impl Cli {
             Mode::Duplex => MAX_DUPLEX_PAYLOAD_BYTES,
             Mode::Relay => MAX_RELAY_PAYLOAD_BYTES,
         };
+        if self.url.is_empty() || self.url.len() > MAX_SERVERS {
+            return fail(format!("--url takes 1 to {MAX_SERVERS} URLs"));
+        }
+        if self.server_pid.len() > MAX_SERVERS {
+            return fail(format!("--server-pid takes at most {MAX_SERVERS} ids"));
+        }
         if !(MIN_PAYLOAD_BYTES..=max_payload).contains(&self.payload) {
             return fail(format!(
                 "--payload must be {MIN_PAYLOAD_BYTES} to {max_payload} bytes"
@@ -356,9 +368,31 @@ mod tests {
             "duplex-bench fanout --subscribers 100 --publishers 10 --duration 3s --ladder 1000,2000",
             "duplex-bench slow --subscribers 1000 --stalled 10 --rate 200 --duration 5s",
             "duplex-bench chat-mix --connections 500 --rooms 10 --rate 100 --churn 5 --duration 10s",
+            "duplex-bench --url ws://127.0.0.1:5000/ws --url ws://127.0.0.1:5002/ws --server-pid 1 --server-pid 2 fanout --subscribers 100",
         ] {
             let cli = Cli::try_parse_from(line.split(' ')).unwrap();
             cli.check_bounds().unwrap();
+        }
+    }
+
+    #[test]
+    fn urls_and_server_pids_repeat_and_default_to_one_url() {
+        let cli = Cli::try_parse_from(["duplex-bench", "idle", "--connections", "1"]).unwrap();
+        assert_eq!(cli.url, ["ws://127.0.0.1:5000/ws"]);
+        assert!(cli.server_pid.is_empty());
+        // All before the subcommand, or all after it (clap keeps the values
+        // of one place for a global flag).
+        for line in [
+            "duplex-bench --url ws://127.0.0.1:1/ws --server-pid 7 --url ws://127.0.0.1:2/ws --server-pid 8 idle --connections 1",
+            "duplex-bench idle --connections 1 --url ws://127.0.0.1:1/ws --url ws://127.0.0.1:2/ws --server-pid 7 --server-pid 8",
+        ] {
+            let cli = Cli::try_parse_from(line.split(' ')).unwrap();
+            assert_eq!(
+                cli.url,
+                ["ws://127.0.0.1:1/ws", "ws://127.0.0.1:2/ws"],
+                "{line}"
+            );
+            assert_eq!(cli.server_pid, [7, 8], "{line}");
         }
     }
 

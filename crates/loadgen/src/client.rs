@@ -105,12 +105,8 @@ pub enum SetupError {
 /// Where and how every connection of a run connects.
 #[derive(Debug, Clone)]
 pub struct Target {
-    url: String,
-    /// Where the URL resolved (loopback), its `Host` header and its path:
-    /// what a [`RawWs`] connects with.
-    addr: SocketAddr,
-    host: String,
-    path: String,
+    /// One server, or several instances that connections are split over.
+    endpoints: Vec<Endpoint>,
     mode: Mode,
     secret: Option<Secret>,
     /// Part of every user id, so that two runs against one server never
@@ -119,42 +115,26 @@ pub struct Target {
 }
 
 impl Target {
-    /// A target at `url`, which must resolve to loopback addresses only.
+    /// A target at `urls`, each of which must resolve to loopback
+    /// addresses only: connection number `i` goes to `urls[i mod n]`.
     ///
     /// # Errors
-    /// A malformed or non-loopback URL, or duplex mode without a valid
-    /// secret.
-    pub async fn new(url: &str, mode: Mode, secret: Option<&str>) -> Result<Self, SetupError> {
-        let url_error = |error: String| SetupError::Url {
-            url: url.to_owned(),
-            error,
-        };
-        let request = url
-            .into_client_request()
-            .map_err(|e| url_error(e.to_string()))?;
-        let uri = request.uri();
-        let host = uri
-            .host()
-            .ok_or_else(|| url_error("no host".to_owned()))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = uri.port_u16().unwrap_or(80);
-        let path = uri
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), ToString::to_string);
-        let host_header = uri
-            .authority()
-            .map_or_else(|| host.clone(), ToString::to_string);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| url_error(e.to_string()))?
-            .collect();
-        let Some(&addr) = addrs.first() else {
-            return Err(SetupError::NotLoopback(url.to_owned()));
-        };
-        if addrs.iter().any(|a| !a.ip().is_loopback()) {
-            return Err(SetupError::NotLoopback(url.to_owned()));
+    /// No URL, a malformed or non-loopback one, or duplex mode without a
+    /// valid secret.
+    pub async fn new<S: AsRef<str>>(
+        urls: &[S],
+        mode: Mode,
+        secret: Option<&str>,
+    ) -> Result<Self, SetupError> {
+        if urls.is_empty() {
+            return Err(SetupError::Url {
+                url: String::new(),
+                error: "no URL given".to_owned(),
+            });
+        }
+        let mut endpoints = Vec::with_capacity(urls.len());
+        for url in urls {
+            endpoints.push(Endpoint::resolve(url.as_ref()).await?);
         }
         let secret = match (mode, secret) {
             (Mode::Relay, _) => None,
@@ -164,14 +144,30 @@ impl Target {
             }
         };
         Ok(Self {
-            url: url.to_owned(),
-            addr,
-            host: host_header,
-            path,
+            endpoints,
             mode,
             secret,
             run_tag: format!("{:x}", std::process::id()),
         })
+    }
+
+    /// The URLs connections are split over, in order.
+    #[must_use]
+    pub fn urls(&self) -> Vec<&str> {
+        self.endpoints.iter().map(|e| e.url.as_str()).collect()
+    }
+
+    /// The URL connection number `index` goes to: the `(index mod n)`-th,
+    /// so consecutive indices alternate between instances.
+    #[must_use]
+    pub fn url_of(&self, index: u64) -> &str {
+        self.endpoint_of(index).map_or("", |e| e.url.as_str())
+    }
+
+    fn endpoint_of(&self, index: u64) -> Option<&Endpoint> {
+        // `new` refuses an empty list; `max` only keeps the division safe.
+        let n = self.endpoints.len().max(1) as u64;
+        self.endpoints.get((index % n) as usize)
     }
 
     /// The mode every connection speaks.
@@ -187,7 +183,7 @@ impl Target {
     /// A failed handshake (refusals included), a timeout, or a close before
     /// `welcome`.
     pub async fn connect(&self, index: u64) -> Result<Ws, ClientError> {
-        let mut request = self.url.as_str().into_client_request()?;
+        let mut request = self.url_of(index).into_client_request()?;
         if let Some(bearer) = self.authorization(index)? {
             // A token's alphabet (base64url and '.') is valid in a header.
             let value = HeaderValue::from_str(&bearer)
@@ -239,8 +235,12 @@ impl Target {
             .map(|bearer| format!("Authorization: {bearer}"))
             .into_iter()
             .collect();
+        let endpoint = self
+            .endpoint_of(index)
+            .ok_or_else(|| ClientError::Refused("no URL".to_owned()))?;
         let setup = async {
-            let mut ws = RawWs::connect(self.addr, &self.host, &self.path, &headers).await?;
+            let mut ws =
+                RawWs::connect(endpoint.addr, &endpoint.host, &endpoint.path, &headers).await?;
             if self.mode == Mode::Duplex {
                 ws.wait_for(br#"{"type":"welcome""#, br#"{"type":"error""#)
                     .await?;
@@ -298,6 +298,59 @@ impl Target {
     }
 }
 
+/// Refuses `url` unless it parses and every address its host resolves to
+/// is a loopback address.
+/// One server's URL, and what a [`RawWs`] connects with: the loopback
+/// address it resolved to, its `Host` header and its path.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    url: String,
+    addr: SocketAddr,
+    host: String,
+    path: String,
+}
+
+impl Endpoint {
+    /// Parses and resolves `url`, which must name loopback addresses only.
+    async fn resolve(url: &str) -> Result<Self, SetupError> {
+        let url_error = |error: String| SetupError::Url {
+            url: url.to_owned(),
+            error,
+        };
+        let request = url
+            .into_client_request()
+            .map_err(|e| url_error(e.to_string()))?;
+        let uri = request.uri();
+        let host = uri
+            .host()
+            .ok_or_else(|| url_error("no host".to_owned()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| url_error(e.to_string()))?
+            .collect();
+        let Some(&addr) = addrs.first() else {
+            return Err(SetupError::NotLoopback(url.to_owned()));
+        };
+        if addrs.iter().any(|a| !a.ip().is_loopback()) {
+            return Err(SetupError::NotLoopback(url.to_owned()));
+        }
+        Ok(Self {
+            url: url.to_owned(),
+            addr,
+            host: uri
+                .authority()
+                .map_or_else(|| host.clone(), ToString::to_string),
+            path: uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), ToString::to_string),
+        })
+    }
+}
+
 /// Reads frames until a text frame starting with `prefix`; an `error`
 /// frame first is a refusal. Other frames (presence, others' messages) are
 /// skipped.
@@ -338,5 +391,48 @@ pub fn peer_addr(ws: &Ws) -> Option<SocketAddr> {
     match ws.get_ref() {
         MaybeTlsStream::Plain(tcp) => tcp.peer_addr().ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "ws://127.0.0.1:5000/ws";
+    const B: &str = "ws://[::1]:5002/ws";
+
+    #[tokio::test]
+    async fn connections_alternate_between_the_urls() {
+        let target = Target::new(&[A, B], Mode::Relay, None).await.unwrap();
+        assert_eq!(target.urls(), [A, B]);
+        let split: Vec<&str> = (0..5).map(|i| target.url_of(i)).collect();
+        assert_eq!(split, [A, B, A, B, A]);
+        // A fanout's writers come after its readers, whatever their count:
+        // both groups alternate.
+        assert_eq!(target.url_of(100), A);
+        assert_eq!(target.url_of(101), B);
+        assert_eq!(target.url_of(u64::MAX), B);
+    }
+
+    #[tokio::test]
+    async fn one_url_takes_every_connection() {
+        let target = Target::new(&[A], Mode::Relay, None).await.unwrap();
+        assert!((0..10).all(|i| target.url_of(i) == A));
+    }
+
+    #[tokio::test]
+    async fn every_url_must_be_loopback() {
+        let refused = Target::new(&[A, "ws://192.0.2.1:5000/ws"], Mode::Relay, None).await;
+        assert!(
+            matches!(refused, Err(SetupError::NotLoopback(ref url)) if url.contains("192.0.2.1")),
+            "{refused:?}"
+        );
+        let none: [&str; 0] = [];
+        assert!(Target::new(&none, Mode::Relay, None).await.is_err());
+        assert!(
+            Target::new(&[A, "not a url"], Mode::Relay, None)
+                .await
+                .is_err()
+        );
     }
 }

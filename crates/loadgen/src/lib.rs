@@ -27,8 +27,8 @@ pub mod sequence;
 
 use cli::{Cli, Command};
 use client::Target;
-use procfs::{ServerProcess, open_file_limit, own_cpu_s};
-use report::{Report, ServerReport};
+use procfs::{ServerProcesses, open_file_limit, own_cpu_s};
+use report::{ProcessReport, Report, ServerReport};
 use scenario::{Context, ScenarioError, per, round3};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -81,10 +81,8 @@ pub async fn run(cli: &Cli) -> Result<Report, RunError> {
             limit,
         });
     }
-    let server = cli
-        .server_pid
-        .map(|pid| ServerProcess::new(pid).map_err(|error| RunError::ServerPid { pid, error }))
-        .transpose()?;
+    let server = ServerProcesses::new(&cli.server_pid)
+        .map_err(|(pid, error)| RunError::ServerPid { pid, error })?;
     let target = Target::new(&cli.url, cli.mode, cli.secret.as_deref())
         .await
         .map_err(ScenarioError::from)?;
@@ -92,7 +90,7 @@ pub async fn run(cli: &Cli) -> Result<Report, RunError> {
 
     let began = Instant::now();
     let cpu_before = own_cpu_s();
-    let server_before = cx.server_sample();
+    let each_before = server_samples(&cx);
     let (params, results) = match &cli.command {
         Command::Idle(args) => (to_value(args), scenario::idle::run(&cx, args).await?),
         Command::Echo(args) => (to_value(args), scenario::echo::run(&cx, args).await?),
@@ -102,14 +100,34 @@ pub async fn run(cli: &Cli) -> Result<Report, RunError> {
     };
     let wall_s = began.elapsed().as_secs_f64();
     let loadgen_cpu_s = own_cpu_s() - cpu_before;
-    let server_report = match (cli.server_pid, server_before, cx.server_sample()) {
-        (Some(pid), Some(before), Some(after)) => Some(ServerReport {
-            pid,
-            rss_kib_before: before.rss_kib,
-            rss_kib_after: after.rss_kib,
-            cpu_s: round3(after.cpu_s - before.cpu_s),
-            cpu_util: round3(per(after.cpu_s - before.cpu_s, wall_s)),
-        }),
+    let server_report = match (&cx.server, each_before, server_samples(&cx)) {
+        (Some(server), Some(before), Some(after)) => {
+            let each: Vec<ProcessReport> = server
+                .pids()
+                .into_iter()
+                .zip(before.iter().zip(&after))
+                .map(|(pid, (before, after))| ProcessReport {
+                    pid,
+                    rss_kib_before: before.rss_kib,
+                    rss_kib_after: after.rss_kib,
+                    cpu_s: round3(after.cpu_s - before.cpu_s),
+                })
+                .collect();
+            let cpu_s: f64 = after
+                .iter()
+                .zip(&before)
+                .map(|(a, b)| a.cpu_s - b.cpu_s)
+                .sum();
+            Some(ServerReport {
+                pid: each.first().map_or(0, |p| p.pid),
+                rss_kib_before: before.iter().map(|s| s.rss_kib).sum(),
+                rss_kib_after: after.iter().map(|s| s.rss_kib).sum(),
+                cpu_s: round3(cpu_s),
+                cpu_util: round3(per(cpu_s, wall_s)),
+                // One process says it all above.
+                each: if each.len() > 1 { each } else { Vec::new() },
+            })
+        }
         _ => None,
     };
     Ok(Report {
@@ -122,6 +140,11 @@ pub async fn run(cli: &Cli) -> Result<Report, RunError> {
         loadgen_cpu_util: round3(per(loadgen_cpu_s, wall_s)),
         server: server_report,
     })
+}
+
+/// Each server process's memory and CPU time now, if all are readable.
+fn server_samples(cx: &Context) -> Option<Vec<procfs::ProcessSample>> {
+    cx.server.as_ref().and_then(|s| s.samples().ok())
 }
 
 /// Connections a scenario holds open at once, at most.
@@ -152,7 +175,8 @@ fn to_value(args: &impl serde::Serialize) -> Value {
 /// The scenario's settings plus the global ones (never the secret).
 fn with_globals(mut params: Value, cli: &Cli) -> Value {
     if let Some(fields) = params.as_object_mut() {
-        fields.insert("url".to_owned(), cli.url.clone().into());
+        // One URL as before; several joined with commas, in split order.
+        fields.insert("url".to_owned(), cli.url.join(",").into());
         fields.insert("payload_bytes".to_owned(), cli.payload.into());
         fields.insert("threads".to_owned(), cli.threads.into());
     }

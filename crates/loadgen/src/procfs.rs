@@ -57,6 +57,56 @@ impl ServerProcess {
     }
 }
 
+/// The processes serving the load: one server, or the instances a run is
+/// split over. Their figures are sums.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerProcesses {
+    each: Vec<ServerProcess>,
+}
+
+impl ServerProcesses {
+    /// The processes `pids`, if `/proc` can read each of them now; `None`
+    /// when no id is given.
+    ///
+    /// # Errors
+    /// The first id that cannot be read, and why.
+    pub fn new(pids: &[u32]) -> Result<Option<Self>, (u32, std::io::Error)> {
+        let each = pids
+            .iter()
+            .map(|&pid| ServerProcess::new(pid).map_err(|e| (pid, e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((!each.is_empty()).then_some(Self { each }))
+    }
+
+    /// Their ids, in the order given.
+    #[must_use]
+    pub fn pids(&self) -> Vec<u32> {
+        self.each.iter().map(|p| p.pid).collect()
+    }
+
+    /// Each one's memory and CPU time now, in the order given.
+    ///
+    /// # Errors
+    /// When one is gone or `/proc` says something unexpected.
+    pub fn samples(&self) -> std::io::Result<Vec<ProcessSample>> {
+        self.each.iter().map(ServerProcess::sample).collect()
+    }
+
+    /// Their memory and CPU time now, summed.
+    ///
+    /// # Errors
+    /// As [`ServerProcesses::samples`].
+    pub fn sample(&self) -> std::io::Result<ProcessSample> {
+        Ok(self
+            .samples()?
+            .iter()
+            .fold(ProcessSample::default(), |sum, s| ProcessSample {
+                rss_kib: sum.rss_kib + s.rss_kib,
+                cpu_s: sum.cpu_s + s.cpu_s,
+            }))
+    }
+}
+
 fn unexpected(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what)
 }
@@ -207,6 +257,26 @@ mod tests {
         let me = ServerProcess::new(std::process::id())?.sample()?;
         assert!(me.rss_kib > 0);
         assert!(me.cpu_s >= 0.0);
+        Ok(())
+    }
+
+    #[test]
+    fn several_processes_are_summed() -> std::io::Result<()> {
+        assert_eq!(ServerProcesses::new(&[]).ok(), Some(None));
+        let me = std::process::id();
+        let Ok(Some(twice)) = ServerProcesses::new(&[me, me]) else {
+            panic!("this process cannot read itself");
+        };
+        assert_eq!(twice.pids(), [me, me]);
+        let each = twice.samples()?;
+        assert_eq!(each.len(), 2);
+        let sum = twice.sample()?;
+        // RSS moves between readings; the sum is about twice one.
+        assert!(sum.rss_kib >= each[0].rss_kib, "{sum:?} {each:?}");
+        assert!(sum.cpu_s >= each[0].cpu_s, "{sum:?} {each:?}");
+        // An id that no process has is refused by name.
+        let gone = ServerProcesses::new(&[me, u32::MAX]);
+        assert!(matches!(gone, Err((pid, _)) if pid == u32::MAX));
         Ok(())
     }
 

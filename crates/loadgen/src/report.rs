@@ -28,10 +28,11 @@ pub struct Report {
     pub server: Option<ServerReport>,
 }
 
-/// The server process over the run.
+/// The server process over the run; with several (`--server-pid` given
+/// once per instance), their sums, and each one in `each`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerReport {
-    /// Its process id.
+    /// Its process id (the first one given).
     pub pid: u32,
     /// Its RSS before the first connection, KiB.
     pub rss_kib_before: u64,
@@ -41,6 +42,22 @@ pub struct ServerReport {
     pub cpu_s: f64,
     /// `cpu_s / wall_s`.
     pub cpu_util: f64,
+    /// Each process, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub each: Vec<ProcessReport>,
+}
+
+/// One of several server processes over the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessReport {
+    /// Its process id.
+    pub pid: u32,
+    /// Its RSS before the first connection, KiB.
+    pub rss_kib_before: u64,
+    /// Its RSS after every connection closed, KiB.
+    pub rss_kib_after: u64,
+    /// Its CPU seconds over the run.
+    pub cpu_s: f64,
 }
 
 impl Report {

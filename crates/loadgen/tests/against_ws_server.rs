@@ -7,9 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::relay::start_relay;
-use common::{TEST_DEADLINE, relay_context, start_server};
-use loadgen::cli::{EchoArgs, FanoutArgs};
-use loadgen::scenario::{echo, fanout};
+use common::{TEST_DEADLINE, relay_context, split_context, start_instance, start_server};
+use loadgen::cli::{ChatMixArgs, EchoArgs, FanoutArgs};
+use loadgen::scenario::{chat_mix, echo, fanout};
+use testkit::RedisServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_counts_every_delivery_once_and_loses_none() {
@@ -79,4 +80,62 @@ async fn fanout_through_a_relay_reads_bare_payloads() {
     assert_eq!(result.lost, 0, "{result:?}");
     assert_eq!(result.duplicated, 0, "{result:?}");
     assert_eq!(result.deliveries, 3 * 50, "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_split_over_two_instances_on_one_redis_loses_nothing() {
+    let redis = RedisServer::start().await;
+    let a = start_instance(&redis.url()).await;
+    let b = start_instance(&redis.url()).await;
+    let cx = split_context(&[&a, &b]).await;
+    // Readers 0..4 and writers 4..6 alternate: two readers and one writer
+    // on each instance, so every reader gets the other instance's writer's
+    // messages through Redis.
+    let args = FanoutArgs {
+        subscribers: 4,
+        publishers: 2,
+        rate: 200.0,
+        duration: Duration::from_secs(1),
+        ladder: None,
+        give_up_after: 2,
+    };
+    let result = tokio::time::timeout(TEST_DEADLINE, fanout::step(&cx, &args, args.rate))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.subscribers_ready, 4, "{result:?}");
+    assert_eq!(result.publishers_ready, 2, "{result:?}");
+    assert!(result.sent >= 198, "{result:?}");
+    assert_eq!(result.lost, 0, "{result:?}");
+    assert_eq!(result.duplicated, 0, "{result:?}");
+    assert_eq!(result.deliveries, 4 * result.sent, "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_mix_split_over_two_instances_on_one_redis_loses_nothing() {
+    let redis = RedisServer::start().await;
+    let a = start_instance(&redis.url()).await;
+    let b = start_instance(&redis.url()).await;
+    let cx = split_context(&[&a, &b]).await;
+    // Every room has members on both instances (room of member i: i / 2
+    // mod 4).
+    let args = ChatMixArgs {
+        connections: 16,
+        rooms: 4,
+        rate: 100.0,
+        churn: 0.0,
+        duration: Duration::from_secs(1),
+    };
+    let value = tokio::time::timeout(TEST_DEADLINE, chat_mix::run(&cx, &args))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(value["members_ready"], 16, "{value}");
+    assert_eq!(value["lost"], 0, "{value}");
+    assert_eq!(value["duplicated"], 0, "{value}");
+    assert_eq!(value["own_missing"], 0, "{value}");
+    let sent = value["posts_sent"].as_u64().unwrap();
+    assert!(sent >= 95, "{value}");
+    // Four members per room, each post to all four.
+    assert_eq!(value["deliveries"].as_u64(), Some(4 * sent), "{value}");
 }

@@ -541,6 +541,9 @@ async fn writer(
     let target = &shared.cx.target;
     let connected = {
         let _permit = shared.limiter.acquire().await;
+        // Writers are numbered after the readers: over several URLs,
+        // consecutive writers alternate instances as readers do, so each
+        // instance has its share of both.
         target
             .member(u64::from(spec.subscribers + publisher), ROOM)
             .await

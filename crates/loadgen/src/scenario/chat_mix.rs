@@ -149,8 +149,9 @@ pub async fn run(cx: &Context, args: &ChatMixArgs) -> Result<serde_json::Value, 
     let (arrival_tx, mut arrival_rx) = mpsc::channel::<Arrival>(slots_count);
     let mut members: Vec<JoinHandle<MemberResult>> = Vec::new();
     let mut next_id = 0_u32;
+    let servers = cx.target.urls().len();
     let mut spawn = |slot: usize, members: &mut Vec<JoinHandle<MemberResult>>| {
-        let room = format!("mix-{}", slot as u32 % args.rooms);
+        let room = format!("mix-{}", room_of(slot, servers, args.rooms));
         members.push(tokio::spawn(member(
             Arc::clone(&shared),
             next_id,
@@ -297,6 +298,15 @@ pub async fn run(cx: &Context, args: &ChatMixArgs) -> Result<serde_json::Value, 
     Ok(serde_json::to_value(result).unwrap_or_default())
 }
 
+/// The room of `slot`'s members. Member i (slot i at the start) connects
+/// to URL i mod n ([`crate::client::Target::url_of`]); rooms go by
+/// slot / n, so that every room has members on every instance rather than
+/// all on one. With one URL, slot i is in room i mod `rooms`.
+fn room_of(slot: usize, servers: usize, rooms: u32) -> u32 {
+    let index = u32::try_from(slot / servers.max(1)).unwrap_or(u32::MAX);
+    index % rooms.max(1)
+}
+
 /// One member: connect, join `room`, tell the coordinator, then post when
 /// told and read everything, until its sender is dropped (it leaves) or the
 /// run stops (it stayed).
@@ -374,4 +384,27 @@ async fn member(
     result.counts = tracker.finish(&[], |_| None);
     client::close(ws).await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::room_of;
+
+    #[test]
+    fn one_server_puts_member_i_in_room_i_mod_k() {
+        assert!((0..1000).all(|slot| room_of(slot, 1, 20) == slot as u32 % 20));
+    }
+
+    #[test]
+    fn every_room_has_members_on_every_instance() {
+        for servers in [2, 3] {
+            let rooms = 20;
+            let mut seen = vec![vec![false; servers]; rooms as usize];
+            for slot in 0..2000 {
+                // The URL slot i's first member connects to: i mod n.
+                seen[room_of(slot, servers, rooms) as usize][slot % servers] = true;
+            }
+            assert!(seen.iter().all(|r| r.iter().all(|&s| s)), "{servers}");
+        }
+    }
 }

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::client::{SetupError, Target};
 use crate::clock::Clock;
-use crate::procfs::{ProcessSample, ServerProcess, own_cpu_s};
+use crate::procfs::{ProcessSample, ServerProcesses, own_cpu_s};
 
 /// Handshakes (with their join) in flight at once in the timed scenarios:
 /// enough to set up thousands of connections in seconds, and no more than
@@ -52,8 +52,9 @@ pub struct Context {
     pub target: Target,
     /// The time base of every payload stamp.
     pub clock: Clock,
-    /// The server process, when its id was given.
-    pub server: Option<ServerProcess>,
+    /// The server processes (one, or each instance), when their ids were
+    /// given.
+    pub server: Option<ServerProcesses>,
     /// Bytes of every message's text.
     pub payload: usize,
 }
@@ -61,7 +62,7 @@ pub struct Context {
 impl Context {
     /// A context for `target`, the clock starting now.
     #[must_use]
-    pub fn new(target: Target, server: Option<ServerProcess>, payload: usize) -> Self {
+    pub fn new(target: Target, server: Option<ServerProcesses>, payload: usize) -> Self {
         Self {
             target,
             clock: Clock::start(),
@@ -70,10 +71,11 @@ impl Context {
         }
     }
 
-    /// The server's memory and CPU time now, if it is known and readable.
+    /// The server's memory and CPU time now (summed over instances), if
+    /// it is known and readable.
     #[must_use]
     pub fn server_sample(&self) -> Option<ProcessSample> {
-        self.server.and_then(|s| s.sample().ok())
+        self.server.as_ref().and_then(|s| s.sample().ok())
     }
 
     /// Starts measuring a phase.

@@ -35,7 +35,7 @@ impl TestServer {
 
     /// A generator context aimed at this server in duplex mode.
     pub async fn context(&self) -> Context {
-        let target = Target::new(&self.url(), Mode::Duplex, Some(SECRET))
+        let target = Target::new(&[self.url()], Mode::Duplex, Some(SECRET))
             .await
             .unwrap();
         Context::new(target, None, PAYLOAD)
@@ -50,7 +50,7 @@ impl Drop for TestServer {
 
 /// A generator context aimed at a relay at `addr`.
 pub async fn relay_context(addr: SocketAddr) -> Context {
-    let target = Target::new(&format!("ws://{addr}/ws"), Mode::Relay, None)
+    let target = Target::new(&[format!("ws://{addr}/ws")], Mode::Relay, None)
         .await
         .unwrap();
     Context::new(target, None, PAYLOAD)
@@ -58,7 +58,31 @@ pub async fn relay_context(addr: SocketAddr) -> Context {
 
 /// Starts a ws-server on port 0 with the rate limits out of the way.
 pub async fn start_server() -> TestServer {
-    let settings = Settings {
+    start_server_with(|_| {}).await
+}
+
+/// Starts a ws-server on the Redis engine at `redis_url`: several of them
+/// on one Redis act as one server.
+pub async fn start_instance(redis_url: &str) -> TestServer {
+    start_server_with(|s| {
+        s.engine = ws_server::settings::EngineKind::Redis;
+        s.redis_url = redis_url.to_owned();
+    })
+    .await
+}
+
+/// A generator context whose connections alternate between `servers`.
+pub async fn split_context(servers: &[&TestServer]) -> Context {
+    let urls: Vec<String> = servers.iter().map(|s| s.url()).collect();
+    let target = Target::new(&urls, Mode::Duplex, Some(SECRET))
+        .await
+        .unwrap();
+    Context::new(target, None, PAYLOAD)
+}
+
+/// [`start_server`] with its settings adjusted by `adjust`.
+pub async fn start_server_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
+    let mut settings = Settings {
         port: 0,
         secret: SECRET.to_owned(),
         max_connections: 100_000,
@@ -67,6 +91,7 @@ pub async fn start_server() -> TestServer {
         frame_burst: 1_000_000,
         ..Settings::default()
     };
+    adjust(&mut settings);
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();

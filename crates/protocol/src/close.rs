@@ -22,8 +22,8 @@ impl CloseCode {
     /// A frame was larger than the server's `max_frame_bytes`.
     pub const MESSAGE_TOO_BIG: Self = Self(1009);
     /// The client did not read its frames fast enough: its outbox filled up
-    /// (`outbox_capacity` frames or `outbox_max_bytes` bytes), or its
-    /// socket took nothing for `write_timeout`.
+    /// (`outbox_capacity` frames or `outbox_max_bytes` bytes), or one write
+    /// to its socket took longer than `write_timeout`.
     pub const SLOW_CONSUMER: Self = Self(4000);
     /// The client answered no ping within the server's `client_timeout`.
     pub const HEARTBEAT_TIMEOUT: Self = Self(4001);

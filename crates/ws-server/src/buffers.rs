@@ -4,16 +4,15 @@
 //! buffer allocated up front, a 128 KiB write buffer, and no limit on how
 //! far the write buffer may grow. At ten thousand mostly idle chat
 //! connections, the read buffers alone would be 1.25 GiB. Here the read
-//! buffer is 4 KiB (a larger frame grows it while it is read; frames are at
+//! buffer is 1 KiB (a larger frame grows it while it is read; frames are at
 //! most `max_frame_bytes`), the write buffer coalesces up to 4 KiB of small
 //! frames per write, and a message larger than [`FRAGMENT_BYTES`] goes out
 //! as fragments, so that tungstenite's write buffer never holds more than
 //! one fragment beyond its 4 KiB and can be bounded for real.
 //!
-//! What the writer has handed to tungstenite counts against the outbox's
-//! byte budget until it is flushed to the socket (see the writer in
-//! `connection`), so a client that stops reading holds at most
-//! `outbox_max_bytes` plus one frame plus [`MAX_WRITE_BUFFER_BYTES`] here.
+//! A client that stops reading holds at most its outbox (see `outbox`:
+//! twice `outbox_max_bytes` plus two frames) plus
+//! [`MAX_WRITE_BUFFER_BYTES`] here.
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;

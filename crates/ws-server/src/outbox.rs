@@ -9,9 +9,15 @@
 //! step and writes it as one batch. A bounded tokio channel did the same
 //! with a semaphore permit and a wake-up check per frame.
 //!
-//! Bytes count against the budget from the push until the writer reports
-//! them written (flushed): frames taken by the writer but still in the
-//! socket's write buffer are still this connection's memory.
+//! Bytes count against the budget from the push until the writer takes
+//! them. The batch the writer is writing is bounded too: it was at most a
+//! full outbox when taken, and a socket that takes none of it for
+//! `write_timeout` closes the connection. Counting it against the queue as
+//! well would refuse every frame behind one large `joined` until its last
+//! byte reached the kernel: on a slow network, every joiner of a busy room
+//! would be closed as slow. So one connection holds at most two outboxes'
+//! worth (the queue and the batch, each `max_bytes` plus one frame) and
+//! tungstenite's bounded write buffer.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -31,7 +37,7 @@ pub(crate) enum PushError {
 #[derive(Debug)]
 struct Queue {
     frames: VecDeque<Message>,
-    /// Bytes pushed and not yet reported written.
+    /// Bytes of `frames`.
     bytes: usize,
     /// Set when the writer is gone: nothing more will be taken.
     closed: bool,
@@ -124,6 +130,7 @@ impl OutboxReader {
                     // A swap, not a copy: the queue keeps the batch's spent
                     // buffer for the next frames.
                     std::mem::swap(&mut queue.frames, batch);
+                    queue.bytes = 0;
                     return true;
                 }
                 if queue.closed {
@@ -139,13 +146,10 @@ impl OutboxReader {
     /// The next queued frame, if any, without waiting; for tests.
     #[must_use]
     pub fn try_recv(&mut self) -> Option<Message> {
-        self.shared.lock().frames.pop_front()
-    }
-
-    /// Gives `bytes` back to the budget: they were written out.
-    pub fn written(&self, bytes: usize) {
         let mut queue = self.shared.lock();
-        queue.bytes = queue.bytes.saturating_sub(bytes);
+        let message = queue.frames.pop_front()?;
+        queue.bytes = queue.bytes.saturating_sub(message.len());
+        Some(message)
     }
 }
 
@@ -191,8 +195,8 @@ mod tests {
         assert_eq!(writer.await.ok().flatten(), Some(1));
     }
 
-    #[test]
-    fn frames_and_bytes_are_bounded_and_bytes_count_until_written() {
+    #[tokio::test]
+    async fn frames_and_bytes_are_bounded_until_the_writer_takes_them() {
         let (outbox, mut reader) = outbox(3, 100);
         assert_eq!(outbox.push(text(60)), Ok(()));
         assert_eq!(outbox.push(text(60)), Ok(()), "60 queued: room left");
@@ -201,13 +205,10 @@ mod tests {
             Err(PushError::Full),
             "120 queued: full"
         );
-        // Taken but not written: the bytes still count.
-        assert!(reader.try_recv().is_some());
-        assert!(reader.try_recv().is_some());
-        assert_eq!(outbox.push(text(1)), Err(PushError::Full));
-        reader.written(120);
+        let mut batch = VecDeque::new();
+        assert!(reader.take(&mut batch).await);
         for n in 1..=3 {
-            assert_eq!(outbox.push(text(n)), Ok(()));
+            assert_eq!(outbox.push(text(n)), Ok(()), "taken: room again");
         }
         assert_eq!(outbox.push(text(1)), Err(PushError::Full), "over 3 frames");
     }

@@ -43,12 +43,15 @@ pub struct Settings {
     pub outbox_capacity: usize,
     /// Bytes queued for one client before it counts as too slow (4000):
     /// a frame offered to an outbox holding this much or more closes the
-    /// client. One large frame (a long history) still goes in below it, so
-    /// a client holds at most this plus one frame.
+    /// client. One large frame (a long history) still goes in below it.
+    /// The batch being written no longer counts (`write_timeout` bounds
+    /// it), so a client holds at most twice this plus two frames, plus
+    /// tungstenite's 9 KiB write buffer and the kernel's socket buffers.
     pub outbox_max_bytes: usize,
-    /// How long a client's socket may take nothing while frames wait for
-    /// it; then it is closed as too slow (4000). It recovers what it missed
-    /// when it rejoins.
+    /// How long one write to a client's socket (at most tungstenite's 9 KiB
+    /// write buffer) may take while frames wait; then it is closed as too
+    /// slow (4000). A client reading under about 4.5 KiB/s while frames
+    /// wait for it counts as stalled.
     #[serde(with = "humantime_serde")]
     pub write_timeout: Duration,
     /// How long a client has to send its upgrade request (the whole request
@@ -130,6 +133,10 @@ pub enum EngineKind {
 /// The shortest `presence_ttl`: refreshes every third of it must not crowd
 /// Redis, and a round trip must fit well inside it.
 const MIN_PRESENCE_TTL: Duration = Duration::from_millis(300);
+
+/// The most worker threads accepted: far past any core count, and short of
+/// what makes the runtime fail to start.
+const MAX_WORKER_THREADS: usize = 1024;
 
 /// What stands for a secret in printed settings.
 const MASK: &str = "***";
@@ -322,6 +329,11 @@ impl Settings {
         ];
         if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
             return invalid(&format!("{name} must be longer than zero"));
+        }
+        if self.worker_threads > MAX_WORKER_THREADS {
+            return invalid(&format!(
+                "worker_threads must be at most {MAX_WORKER_THREADS} (0 takes one per core)"
+            ));
         }
         if self.frame_burst < JOIN_COST {
             return invalid(&format!(

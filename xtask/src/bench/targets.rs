@@ -241,7 +241,9 @@ mod tests {
             "{table}"
         );
         assert!(
-            table.contains("| idle: server memory per connection | <= 4 KiB | 5.4 KiB | no | a 1 KiB"),
+            table.contains(
+                "| idle: server memory per connection | <= 4 KiB | 5.4 KiB | no | a 1 KiB"
+            ),
             "{table}"
         );
         assert!(table.contains("| echo among 50: round trips/s | >= 85,000 | – | no |"));

@@ -6,13 +6,13 @@
 //! posts. In `relay` mode the server is a plain relay (every text frame to
 //! every client): a connection just sends its payload as the frame.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::{Claims, DisplayName, Role, Secret, UserId};
 use serde::Serialize;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -34,6 +34,15 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a close may wait to be sent: a server that stopped reading
 /// must not hold the run.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Loopback addresses (127.0.0.1 and up) that connections to an IPv4
+/// loopback server come from, in turn (see `Endpoint::connect`).
+const SOURCE_ADDRESSES: u64 = 16;
+
+/// What the frames a connection waits for start with.
+const WELCOME: &str = r#"{"type":"welcome""#;
+const JOINED: &str = r#"{"type":"joined""#;
+const ERROR: &str = r#"{"type":"error""#;
 
 /// Tokens outlive any run (runs are bounded well below this).
 const TOKEN_TTL_SECS: u64 = 3600;
@@ -81,6 +90,12 @@ pub enum ClientError {
     /// A raw connection failed.
     #[error(transparent)]
     Raw(#[from] RawError),
+    /// No TCP connection could be opened.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The target has no URL for the connection (never: a target has one).
+    #[error("no URL to connect to")]
+    NoUrl,
 }
 
 /// Why a run cannot start.
@@ -193,12 +208,22 @@ impl Target {
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(WRITE_BUFFER_BYTES);
-        let handshake = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let endpoint = self.endpoint_of(index).ok_or(ClientError::NoUrl)?;
+        let handshake = async {
+            let tcp = endpoint.connect(index).await?;
+            tokio_tungstenite::client_async_with_config(
+                request,
+                MaybeTlsStream::Plain(tcp),
+                Some(config),
+            )
+            .await
+            .map_err(ClientError::from)
+        };
         let (mut ws, _response) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
             .await
             .map_err(|_| ClientError::Timeout("the handshake"))??;
         if self.mode == Mode::Duplex {
-            let welcome = wait_for(&mut ws, r#"{"type":"welcome""#, "welcome");
+            let welcome = wait_for(&mut ws, WELCOME, "welcome");
             tokio::time::timeout(CONNECT_TIMEOUT, welcome)
                 .await
                 .map_err(|_| ClientError::Timeout("welcome"))??;
@@ -235,26 +260,28 @@ impl Target {
             .map(|bearer| format!("Authorization: {bearer}"))
             .into_iter()
             .collect();
-        let endpoint = self
-            .endpoint_of(index)
-            .ok_or_else(|| ClientError::Refused("no URL".to_owned()))?;
-        let setup = async {
-            let mut ws =
-                RawWs::connect(endpoint.addr, &endpoint.host, &endpoint.path, &headers).await?;
+        let endpoint = self.endpoint_of(index).ok_or(ClientError::NoUrl)?;
+        let connect = async {
+            let tcp = endpoint.connect(index).await?;
+            let mut ws = RawWs::connect(tcp, &endpoint.host, &endpoint.path, &headers).await?;
             if self.mode == Mode::Duplex {
-                ws.wait_for(br#"{"type":"welcome""#, br#"{"type":"error""#)
-                    .await?;
-                ws.send_text(&format!(r#"{{"type":"join","room":"{room}"}}"#))
-                    .await?;
-                ws.wait_for(br#"{"type":"joined""#, br#"{"type":"error""#)
-                    .await?;
+                ws.wait_for(WELCOME.as_bytes(), ERROR.as_bytes()).await?;
             }
-            Ok::<_, RawError>(ws)
+            Ok::<_, ClientError>(ws)
         };
-        tokio::time::timeout(CONNECT_TIMEOUT + JOIN_TIMEOUT, setup)
+        let mut ws = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
-            .map_err(|_| ClientError::Timeout("the handshake and joined"))?
-            .map_err(ClientError::from)
+            .map_err(|_| ClientError::Timeout("the handshake"))??;
+        if self.mode == Mode::Duplex {
+            let join = async {
+                ws.send_text(&join_frame(room)).await?;
+                ws.wait_for(JOINED.as_bytes(), ERROR.as_bytes()).await
+            };
+            tokio::time::timeout(JOIN_TIMEOUT, join)
+                .await
+                .map_err(|_| ClientError::Timeout("joined"))??;
+        }
+        Ok(ws)
     }
 
     /// Joins `room` (duplex mode; a relay has no rooms) and waits for
@@ -266,11 +293,8 @@ impl Target {
         if self.mode == Mode::Relay {
             return Ok(());
         }
-        ws.send(Message::text(format!(
-            r#"{{"type":"join","room":"{room}"}}"#
-        )))
-        .await?;
-        let joined = wait_for(ws, r#"{"type":"joined""#, "joined");
+        ws.send(Message::text(join_frame(room))).await?;
+        let joined = wait_for(ws, JOINED, "joined");
         tokio::time::timeout(JOIN_TIMEOUT, joined)
             .await
             .map_err(|_| ClientError::Timeout("joined"))?
@@ -298,19 +322,49 @@ impl Target {
     }
 }
 
-/// Refuses `url` unless it parses and every address its host resolves to
-/// is a loopback address.
-/// One server's URL, and what a [`RawWs`] connects with: the loopback
-/// address it resolved to, its `Host` header and its path.
+/// One server's URL, and what a connection needs of it: the loopback
+/// addresses it resolved to, its `Host` header and its path.
 #[derive(Debug, Clone)]
 struct Endpoint {
     url: String,
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     host: String,
     path: String,
 }
 
 impl Endpoint {
+    /// Opens TCP connection number `index`, trying each address in turn.
+    /// To an IPv4 loopback address it connects from one of
+    /// [`SOURCE_ADDRESSES`] loopback addresses in turn: each has its own
+    /// ephemeral ports, and with one the kernel's search for a free port
+    /// took most of the generator's CPU past 10,000 connections.
+    async fn connect(&self, index: u64) -> Result<TcpStream, ClientError> {
+        let mut last = None;
+        for addr in &self.addrs {
+            let attempt = async {
+                let socket = match addr {
+                    SocketAddr::V4(_) => {
+                        let socket = TcpSocket::new_v4()?;
+                        let source = Ipv4Addr::new(127, 0, 0, 1 + (index % SOURCE_ADDRESSES) as u8);
+                        socket.bind(SocketAddr::from((source, 0)))?;
+                        socket
+                    }
+                    SocketAddr::V6(_) => TcpSocket::new_v6()?,
+                };
+                let tcp = socket.connect(*addr).await?;
+                tcp.set_nodelay(true)?;
+                Ok::<_, std::io::Error>(tcp)
+            };
+            match attempt.await {
+                Ok(tcp) => return Ok(tcp),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(ClientError::Connect(
+            last.map_or_else(|| "no address".to_owned(), |e| e.to_string()),
+        ))
+    }
+
     /// Parses and resolves `url`, which must name loopback addresses only.
     async fn resolve(url: &str) -> Result<Self, SetupError> {
         let url_error = |error: String| SetupError::Url {
@@ -321,6 +375,11 @@ impl Endpoint {
             .into_client_request()
             .map_err(|e| url_error(e.to_string()))?;
         let uri = request.uri();
+        if uri.scheme_str() != Some("ws") {
+            return Err(url_error(
+                "only ws:// (the load stays on loopback, without TLS)".to_owned(),
+            ));
+        }
         let host = uri
             .host()
             .ok_or_else(|| url_error("no host".to_owned()))?
@@ -332,15 +391,12 @@ impl Endpoint {
             .await
             .map_err(|e| url_error(e.to_string()))?
             .collect();
-        let Some(&addr) = addrs.first() else {
-            return Err(SetupError::NotLoopback(url.to_owned()));
-        };
-        if addrs.iter().any(|a| !a.ip().is_loopback()) {
+        if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
             return Err(SetupError::NotLoopback(url.to_owned()));
         }
         Ok(Self {
             url: url.to_owned(),
-            addr,
+            addrs,
             host: uri
                 .authority()
                 .map_or_else(|| host.clone(), ToString::to_string),
@@ -360,7 +416,7 @@ async fn wait_for(ws: &mut Ws, prefix: &str, what: &'static str) -> Result<(), C
             if text.starts_with(prefix) {
                 return Ok(());
             }
-            if text.starts_with(r#"{"type":"error""#) {
+            if text.starts_with(ERROR) {
                 return Err(ClientError::Refused(
                     text.chars().take(QUOTE_CHARS).collect(),
                 ));
@@ -376,22 +432,9 @@ pub async fn close(mut ws: Ws) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
 }
 
-/// The connection's own address (its side of the TCP connection).
-#[must_use]
-pub fn local_addr(ws: &Ws) -> Option<SocketAddr> {
-    match ws.get_ref() {
-        MaybeTlsStream::Plain(tcp) => tcp.local_addr().ok(),
-        _ => None,
-    }
-}
-
-/// The address of the server the connection reached.
-#[must_use]
-pub fn peer_addr(ws: &Ws) -> Option<SocketAddr> {
-    match ws.get_ref() {
-        MaybeTlsStream::Plain(tcp) => tcp.peer_addr().ok(),
-        _ => None,
-    }
+/// The `join` frame for `room` (bench room names need no JSON escaping).
+fn join_frame(room: &str) -> String {
+    format!(r#"{{"type":"join","room":"{room}"}}"#)
 }
 
 #[cfg(test)]

@@ -90,20 +90,18 @@ pub struct RawWs {
 }
 
 impl RawWs {
-    /// Connects to `addr` and opens a WebSocket at `path` for `host` (the
-    /// `Host` header), with `headers` (`Name: value` lines) added.
+    /// Opens a WebSocket over `stream` at `path` for `host` (the `Host`
+    /// header), with `headers` (`Name: value` lines) added.
     ///
     /// # Errors
     /// A socket error, a refusal (anything but 101, quoted), or an answer
     /// that does not prove the server read the key.
     pub async fn connect(
-        addr: SocketAddr,
+        mut stream: TcpStream,
         host: &str,
         path: &str,
         headers: &[String],
     ) -> Result<Self, RawError> {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
         let key = generate_key();
         let mut request = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
@@ -190,9 +188,11 @@ impl RawWs {
     }
 
     /// Hands every complete text (or binary) message already buffered to
-    /// `on_message`; if that leaves nothing to do, reads the socket once
-    /// and hands on what came. `on_message` may stop the batch: the frames
-    /// after the one it stopped at stay buffered for the next call.
+    /// `on_message`; only when none was buffered, reads the socket once and
+    /// hands on what came. So the messages of one call arrived together,
+    /// and one clock reading serves them. `on_message` may stop the batch:
+    /// the frames after the one it stopped at stay buffered for the next
+    /// call. Safe to cancel (in `select!`): nothing read or parsed is lost.
     ///
     /// # Errors
     /// A socket error, or a frame no server may send.
@@ -200,8 +200,12 @@ impl RawWs {
         &mut self,
         mut on_message: impl FnMut(&[u8]) -> ControlFlow<()>,
     ) -> Result<Step, RawError> {
-        let step = self.parse_buffered(&mut on_message)?;
-        if step != Step::Continue {
+        let mut handed = false;
+        let step = self.parse_buffered(&mut |message| {
+            handed = true;
+            on_message(message)
+        })?;
+        if step != Step::Continue || handed {
             return Ok(step);
         }
         self.flush_outgoing().await?;
@@ -265,11 +269,10 @@ impl RawWs {
             self.start = 0;
         }
         if self.end == self.buffer.len() {
-            let grown = (self.buffer.len() * 2).max(INITIAL_BUFFER_BYTES);
-            if grown > MAX_MESSAGE_BYTES + 14 {
-                return Err(RawError::Protocol("frame too large".to_owned()));
-            }
-            self.buffer.resize(grown, 0);
+            // Full of one partial frame: `parse_buffered` sized the buffer
+            // for it, so only a head larger than the buffer gets here.
+            self.buffer
+                .resize((self.buffer.len() * 2).max(INITIAL_BUFFER_BYTES), 0);
         }
         let read = self.stream.read(&mut self.buffer[self.end..]).await?;
         self.end += read;
@@ -280,10 +283,15 @@ impl RawWs {
         Ok(read > 0)
     }
 
+    /// Writes the queued pongs, dropping each byte as it is written: a
+    /// cancelled call leaves the rest to the next, and never repeats one.
     async fn flush_outgoing(&mut self) -> Result<(), RawError> {
-        if !self.outgoing.is_empty() {
-            self.stream.write_all(&self.outgoing).await?;
-            self.outgoing.clear();
+        while !self.outgoing.is_empty() {
+            let written = self.stream.write(&self.outgoing).await?;
+            if written == 0 {
+                return Err(RawError::Io(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.outgoing.drain(..written);
         }
         Ok(())
     }
@@ -417,25 +425,21 @@ mod tests {
     use futures_util::{SinkExt, StreamExt};
     use tokio::net::TcpListener;
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
     use super::*;
 
-    /// A tungstenite server that sends `frames` (fragmenting at
-    /// `fragment` bytes), pings once, then closes with 4000; returns what
-    /// it read from the client.
-    async fn server(
-        frames: Vec<String>,
-        fragment: usize,
-    ) -> (SocketAddr, tokio::task::JoinHandle<Vec<Message>>) {
+    /// A tungstenite server that reads the client's first message, sends
+    /// `frames` as they are (a `Message::Frame` is written raw, so a test
+    /// can fragment), pings, reads the answer, then closes with 4000;
+    /// returns what it read from the client.
+    async fn server(frames: Vec<Message>) -> (SocketAddr, tokio::task::JoinHandle<Vec<Message>>) {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let task = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
-            let config = WebSocketConfig::default().max_frame_size(Some(fragment));
-            let mut ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config))
+            let mut ws = tokio_tungstenite::accept_async(tcp)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             let mut seen = Vec::new();
@@ -444,7 +448,7 @@ mod tests {
                 seen.push(message);
             }
             for frame in frames {
-                let _ = ws.feed(Message::text(frame)).await;
+                let _ = ws.feed(frame).await;
             }
             let _ = ws.send(Message::Ping(Bytes::from_static(b"hi"))).await;
             if let Some(Ok(message)) = ws.next().await {
@@ -461,14 +465,37 @@ mod tests {
         (addr, task)
     }
 
-    #[tokio::test]
-    async fn reads_messages_in_place_answers_pings_and_sees_the_close_code() {
-        let long = "y".repeat(10_000);
-        let frames = vec!["one".to_owned(), long.clone(), "three".to_owned()];
-        let (addr, server) = server(frames, 4096).await;
-        let mut ws = RawWs::connect(addr, "localhost", "/ws", &["X-Test: 1".to_owned()])
+    async fn client(addr: SocketAddr, headers: &[String]) -> RawWs {
+        let tcp = TcpStream::connect(addr)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        RawWs::connect(tcp, "localhost", "/ws", headers)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn fragment(text: &str, opcode: OpCode, last: bool) -> Message {
+        Message::Frame(Frame::message(
+            Bytes::copy_from_slice(text.as_bytes()),
+            opcode,
+            last,
+        ))
+    }
+
+    #[tokio::test]
+    async fn reads_messages_in_place_answers_pings_and_sees_the_close_code() {
+        // A 10,000-byte frame spans reads of the 4 KiB first buffer; a
+        // 70,000-byte one takes a 64-bit length.
+        let long = "y".repeat(10_000);
+        let longer = "z".repeat(70_000);
+        let frames = vec![
+            Message::text("one"),
+            Message::text(long.clone()),
+            Message::text(longer.clone()),
+            Message::text("three"),
+        ];
+        let (addr, server) = server(frames).await;
+        let mut ws = client(addr, &["X-Test: 1".to_owned()]).await;
         ws.send_text("join").await.unwrap_or_else(|e| panic!("{e}"));
         let mut got = Vec::new();
         let end = loop {
@@ -483,7 +510,7 @@ mod tests {
                 other => break other,
             }
         };
-        assert_eq!(got, ["one".to_owned(), long, "three".to_owned()]);
+        assert_eq!(got, ["one".to_owned(), long, longer, "three".to_owned()]);
         assert!(matches!(end, Ok(Step::Closed(Some(4000)))), "{end:?}");
         let seen = server.await.unwrap_or_default();
         assert_eq!(
@@ -496,12 +523,61 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn waiting_stops_at_the_message_and_keeps_the_rest() {
-        let frames = vec!["a".to_owned(), "joined".to_owned(), "b".to_owned()];
-        let (addr, _server) = server(frames, 4096).await;
-        let mut ws = RawWs::connect(addr, "localhost", "/", &[])
+    async fn fragments_are_reassembled_around_a_ping() {
+        let frames = vec![
+            fragment("frag", OpCode::Data(Data::Text), false),
+            Message::Ping(Bytes::from_static(b"mid")),
+            fragment("men", OpCode::Data(Data::Continue), false),
+            fragment("ted", OpCode::Data(Data::Continue), true),
+            Message::text("after"),
+        ];
+        let (addr, server) = server(frames).await;
+        let mut ws = client(addr, &[]).await;
+        ws.send_text("join").await.unwrap_or_else(|e| panic!("{e}"));
+        let mut got = Vec::new();
+        while let Ok(Step::Continue) = ws
+            .read(|m| {
+                got.push(String::from_utf8_lossy(m).into_owned());
+                ControlFlow::Continue(())
+            })
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        {}
+        assert_eq!(got, ["fragmented", "after"]);
+        let seen = server.await.unwrap_or_default();
+        // The ping between fragments was answered first.
+        assert_eq!(
+            seen.get(1),
+            Some(&Message::Pong(Bytes::from_static(b"mid")))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_message_inside_another_is_a_protocol_error() {
+        let frames = vec![
+            fragment("a", OpCode::Data(Data::Text), false),
+            fragment("b", OpCode::Data(Data::Text), true),
+        ];
+        let (addr, _server) = server(frames).await;
+        let mut ws = client(addr, &[]).await;
+        ws.send_text("join").await.unwrap_or_else(|e| panic!("{e}"));
+        let end = loop {
+            match ws.read(|_| ControlFlow::Continue(())).await {
+                Ok(Step::Continue) => {}
+                other => break other,
+            }
+        };
+        assert!(matches!(end, Err(RawError::Protocol(_))), "{end:?}");
+    }
+
+    #[tokio::test]
+    async fn waiting_stops_at_the_message_and_keeps_the_rest() {
+        let frames = vec![
+            Message::text("a"),
+            Message::text("joined"),
+            Message::text("b"),
+        ];
+        let (addr, _server) = server(frames).await;
+        let mut ws = client(addr, &[]).await;
         ws.send_text("join").await.unwrap_or_else(|e| panic!("{e}"));
         ws.wait_for(b"joined", b"error")
             .await
@@ -532,7 +608,10 @@ mod tests {
                     .await;
             }
         });
-        let refused = RawWs::connect(addr, "localhost", "/ws", &[]).await;
+        let tcp = TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let refused = RawWs::connect(tcp, "localhost", "/ws", &[]).await;
         assert!(
             matches!(&refused, Err(RawError::Refused(r)) if r == "HTTP/1.1 401 Unauthorized"),
             "{refused:?}"

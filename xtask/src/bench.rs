@@ -526,8 +526,8 @@ fn chat_mix_metrics() -> Vec<Metric> {
 fn redis_metrics() -> Vec<Metric> {
     vec![
         metric(
-            "Redis round trips per post",
-            Read::At("/redis/round_trips_per_post", 1.0),
+            "Redis commands per post (outside scripts)",
+            Read::At("/redis/commands_per_post", 1.0),
             false,
         ),
         metric(
@@ -652,7 +652,7 @@ tables say what going through Redis costs against one instance on the memory eng
 would add. A post costs one Redis round trip: one `EVALSHA` of the publish script \
 (offset, `XADD` to the history, `PUBLISH`, key expiries; about ten commands inside \
 Redis); concurrent posts of an instance share one multiplexed connection, so they are \
-pipelined. \"Redis round trips per post\" counts every command sent from outside a \
+pipelined. \"Redis commands per post (outside scripts)\" counts every command sent from outside a \
 script over the run (joins, presence refreshes and history reads included) per post \
 stored (`XADD`s), from `INFO commandstats`; Redis's CPU is read from `/proc`. Both \
 cover the whole run, setup included. What bounds these figures: \
@@ -944,7 +944,7 @@ mod tests {
                 result: Ok(serde_json::json!({
                     "params": {"subscribers": 100},
                     "results": {"highest_kept_up_rate": 4000, "steps": [{"rate": 4000}]},
-                    "redis": {"round_trips_per_post": 1.05, "cpu_us_per_post": 40.0, "cpu_util": 0.3}
+                    "redis": {"commands_per_post": 1.05, "cpu_us_per_post": 40.0, "cpu_util": 0.3}
                 })),
             },
             Outcome {
@@ -962,7 +962,7 @@ mod tests {
             "{report}"
         );
         assert!(
-            report.contains("| Redis round trips per post | 1.05 |"),
+            report.contains("| Redis commands per post (outside scripts) | 1.05 |"),
             "{report}"
         );
         assert!(report.contains("--url A --url B"), "{report}");

@@ -151,9 +151,10 @@ pub struct FanoutArgs {
     /// Rates to run in turn (messages per second), instead of --rate.
     #[arg(long, value_delimiter = ',')]
     pub ladder: Option<Vec<f64>>,
-    /// A ladder ends after this many steps in a row did not keep up (or
-    /// could not connect): higher rates would only fail slower.
-    #[arg(long, default_value_t = 2)]
+    /// A ladder ends after this many steps in a row did not keep up:
+    /// higher rates would only fail slower. (A step that cannot connect at
+    /// all ends it at once.)
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub give_up_after: u32,
 }
 

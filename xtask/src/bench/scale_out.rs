@@ -247,7 +247,7 @@ impl RedisSample {
 
 /// What Redis did over the run: CPU, calls per command, and per post.
 /// Posts are counted by `XADD`, which the publish script runs once per
-/// stored post (the history is on by default); round trips are the calls
+/// stored post (the history is on by default); commands are the calls
 /// that did not come from inside a script, our two `INFO`s left out.
 fn redis_report(pid: u32, before: &RedisSample, after: &RedisSample, wall_s: f64) -> Value {
     let calls: BTreeMap<String, u64> = after
@@ -260,7 +260,9 @@ fn redis_report(pid: u32, before: &RedisSample, after: &RedisSample, wall_s: f64
         .filter(|(name, n)| *n > 0 && name != "info")
         .collect();
     let posts = calls.get("xadd").copied().unwrap_or(0);
-    let round_trips: u64 = calls
+    // Commands sent from outside a script: each is a request, though
+    // pipelined ones share a round trip.
+    let commands: u64 = calls
         .iter()
         .filter(|(name, _)| !IN_SCRIPT.contains(&name.as_str()))
         .map(|(_, n)| n)
@@ -274,8 +276,8 @@ fn redis_report(pid: u32, before: &RedisSample, after: &RedisSample, wall_s: f64
         "cpu_s": round3(cpu_s),
         "cpu_util": round3(if wall_s > 0.0 { cpu_s / wall_s } else { 0.0 }),
         "posts": posts,
-        "round_trips": round_trips,
-        "round_trips_per_post": per_post(round_trips as f64),
+        "commands": commands,
+        "commands_per_post": per_post(commands as f64),
         "scripts_per_post": per_post(scripts as f64),
         "cpu_us_per_post": per_post(cpu_s * 1e6),
         "calls": calls,
@@ -365,7 +367,7 @@ mod tests {
     }
 
     #[test]
-    fn the_report_counts_posts_by_xadd_and_round_trips_outside_scripts() {
+    fn the_report_counts_posts_by_xadd_and_commands_outside_scripts() {
         let before = RedisSample {
             cpu_s: 1.0,
             calls: parse_commandstats("cmdstat_info:calls=1,usec=1\r\n"),
@@ -378,8 +380,8 @@ mod tests {
         assert_eq!(report["posts"], 1000);
         // evalsha, xrange and client|setinfo travel; xadd and pexpire run
         // inside the scripts; INFO is ours.
-        assert_eq!(report["round_trips"], 1010 + 5 + 4);
-        assert_eq!(report["round_trips_per_post"], 1.019);
+        assert_eq!(report["commands"], 1010 + 5 + 4);
+        assert_eq!(report["commands_per_post"], 1.019);
         assert_eq!(report["scripts_per_post"], 1.01);
         assert_eq!(report["cpu_us_per_post"], 500.0);
         assert_eq!(report["cpu_util"], 0.25);
@@ -390,7 +392,7 @@ mod tests {
     fn no_post_leaves_the_per_post_figures_empty() {
         let report = redis_report(7, &RedisSample::default(), &RedisSample::default(), 1.0);
         assert_eq!(report["posts"], 0);
-        assert!(report["round_trips_per_post"].is_null());
+        assert!(report["commands_per_post"].is_null());
     }
 
     #[test]

@@ -177,7 +177,7 @@ pub async fn run(cx: &Context, args: &FanoutArgs) -> Result<serde_json::Value, S
     for (i, rate) in ladder.iter().enumerate() {
         if failed_in_a_row >= args.give_up_after.max(1) {
             ended_early = Some(format!(
-                "{failed_in_a_row} steps in a row did not keep up; {rate}/s and above not run"
+                "{failed_in_a_row} steps in a row did not keep up; {rate}/s and the rates after it not run"
             ));
             break;
         }

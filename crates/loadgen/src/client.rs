@@ -179,6 +179,15 @@ impl Target {
         self.endpoint_of(index).map_or("", |e| e.url.as_str())
     }
 
+    /// The source address slot of connection number `index`: consecutive
+    /// connections to one instance take the slots in turn, so every
+    /// instance sees all of them.
+    fn source_of(&self, index: u64) -> u8 {
+        let n = self.endpoints.len().max(1) as u64;
+        // Below SOURCE_ADDRESSES (16), so it fits.
+        ((index / n) % SOURCE_ADDRESSES) as u8
+    }
+
     fn endpoint_of(&self, index: u64) -> Option<&Endpoint> {
         // `new` refuses an empty list; `max` only keeps the division safe.
         let n = self.endpoints.len().max(1) as u64;
@@ -210,7 +219,7 @@ impl Target {
             .write_buffer_size(WRITE_BUFFER_BYTES);
         let endpoint = self.endpoint_of(index).ok_or(ClientError::NoUrl)?;
         let handshake = async {
-            let tcp = endpoint.connect(index).await?;
+            let tcp = endpoint.connect(self.source_of(index)).await?;
             tokio_tungstenite::client_async_with_config(
                 request,
                 MaybeTlsStream::Plain(tcp),
@@ -262,7 +271,7 @@ impl Target {
             .collect();
         let endpoint = self.endpoint_of(index).ok_or(ClientError::NoUrl)?;
         let connect = async {
-            let tcp = endpoint.connect(index).await?;
+            let tcp = endpoint.connect(self.source_of(index)).await?;
             let mut ws = RawWs::connect(tcp, &endpoint.host, &endpoint.path, &headers).await?;
             if self.mode == Mode::Duplex {
                 ws.wait_for(WELCOME.as_bytes(), ERROR.as_bytes()).await?;
@@ -333,21 +342,29 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    /// Opens TCP connection number `index`, trying each address in turn.
-    /// To an IPv4 loopback address it connects from one of
-    /// [`SOURCE_ADDRESSES`] loopback addresses in turn: each has its own
-    /// ephemeral ports, and with one the kernel's search for a free port
-    /// took most of the generator's CPU past 10,000 connections.
-    async fn connect(&self, index: u64) -> Result<TcpStream, ClientError> {
+    /// Opens a TCP connection, trying each address in turn. To an IPv4
+    /// loopback address it connects from 127.0.0.(1 + `source`), one of
+    /// [`SOURCE_ADDRESSES`]: each has its own ephemeral ports, and with one
+    /// the kernel's search for a free port took most of the generator's
+    /// CPU past 10,000 connections.
+    async fn connect(&self, source: u8) -> Result<TcpStream, ClientError> {
         let mut last = None;
         for addr in &self.addrs {
             let attempt = async {
                 let socket = match addr {
                     SocketAddr::V4(_) => {
                         let socket = TcpSocket::new_v4()?;
-                        let source = Ipv4Addr::new(127, 0, 0, 1 + (index % SOURCE_ADDRESSES) as u8);
-                        socket.bind(SocketAddr::from((source, 0)))?;
-                        socket
+                        let source = Ipv4Addr::new(127, 0, 0, 1 + source);
+                        match socket.bind(SocketAddr::from((source, 0))) {
+                            // Where 127/8 is not all local, from 127.0.0.1.
+                            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                                TcpSocket::new_v4()?
+                            }
+                            bound => {
+                                bound?;
+                                socket
+                            }
+                        }
                     }
                     SocketAddr::V6(_) => TcpSocket::new_v6()?,
                 };
@@ -455,6 +472,20 @@ mod tests {
         assert_eq!(target.url_of(100), A);
         assert_eq!(target.url_of(101), B);
         assert_eq!(target.url_of(u64::MAX), B);
+    }
+
+    #[tokio::test]
+    async fn every_instance_sees_every_source_address() {
+        let target = Target::new(&[A, B], Mode::Relay, None).await.unwrap();
+        for url in [A, B] {
+            let mut sources: Vec<u8> = (0..64)
+                .filter(|&i| target.url_of(i) == url)
+                .map(|i| target.source_of(i))
+                .collect();
+            sources.sort_unstable();
+            sources.dedup();
+            assert_eq!(sources, (0..16).collect::<Vec<u8>>(), "{url}");
+        }
     }
 
     #[tokio::test]

@@ -178,6 +178,8 @@ impl RawWs {
     }
 
     async fn send(&mut self, mut frame: Frame) -> Result<(), RawError> {
+        // A pong cut short by a cancelled read goes out whole first.
+        self.flush_outgoing().await?;
         frame.header_mut().mask = Some(generate_mask());
         let mut bytes = Vec::with_capacity(frame.len());
         frame

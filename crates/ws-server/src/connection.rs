@@ -419,7 +419,7 @@ fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode,
 
 /// Why writing a batch stopped.
 enum WriteError {
-    /// The socket took nothing for `write_timeout`.
+    /// A feed or flush did not complete within `write_timeout`.
     Stalled,
     /// The socket failed.
     Failed(tungstenite::Error),
@@ -440,10 +440,11 @@ async fn within<T>(
 /// Owns the sink: writes queued frames, batching whatever is already queued
 /// into one flush, until the connection is asked to close; then ends the
 /// close handshake: with the server's close frame, or, when
-/// `client_closed`, with the answer to the client's. A client whose socket
-/// takes nothing for `write_timeout` while frames wait is closed as slow
-/// (4000), however little it holds: a stalled client is let go within a
-/// bound of time, not only once its outbox fills.
+/// `client_closed`, with the answer to the client's. A client for which
+/// one step of a write (a feed that has to drain tungstenite's buffer of
+/// up to 9 KiB, or the flush) does not complete within `write_timeout` is
+/// closed as slow (4000), however little it holds: a stalled client is let
+/// go within a bound of time, not only once its outbox fills.
 async fn write_loop<S>(
     mut sink: S,
     mut outbox: OutboxReader,
@@ -465,9 +466,10 @@ async fn write_loop<S>(
         if !taken {
             break;
         }
-        // Each step must make progress within `write_timeout`: `feed`
-        // waits only when tungstenite's write buffer is full, so every
-        // completed step means the socket took some bytes.
+        // Each step must complete within `write_timeout`: a `feed` waits
+        // only when tungstenite's write buffer (at most 9 KiB) must drain
+        // first, and the flush until all of it is written, so a client
+        // reading under about 4.5 KiB/s while frames wait is let go.
         let write = async {
             while let Some(message) = batch.pop_front() {
                 for frame in buffers::fragments(message) {
@@ -493,7 +495,7 @@ async fn write_loop<S>(
             Err(WriteError::Stalled) => {
                 conn.close(
                     CloseCode::SLOW_CONSUMER,
-                    format!("read nothing for {write_timeout:?}: client too slow"),
+                    format!("a write took longer than {write_timeout:?}: client too slow"),
                 );
                 break;
             }

@@ -11,7 +11,7 @@
 //!
 //! Bytes count against the budget from the push until the writer takes
 //! them. The batch the writer is writing is bounded too: it was at most a
-//! full outbox when taken, and a socket that takes none of it for
+//! full outbox when taken, and a write step that does not complete within
 //! `write_timeout` closes the connection. Counting it against the queue as
 //! well would refuse every frame behind one large `joined` until its last
 //! byte reached the kernel: on a slow network, every joiner of a busy room

@@ -1,4 +1,4 @@
-//! Messages larger than a connection's buffers: in, through a 4 KiB read
+//! Messages larger than a connection's buffers: in, through a 1 KiB read
 //! buffer, up to `max_frame_bytes`; out, as fragments of at most 4 KiB,
 //! which is what keeps tungstenite's write buffer bounded.
 

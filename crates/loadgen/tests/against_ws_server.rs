@@ -12,22 +12,32 @@ use loadgen::cli::{ChatMixArgs, EchoArgs, FanoutArgs};
 use loadgen::scenario::{chat_mix, echo, fanout};
 use testkit::RedisServer;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fanout_counts_every_delivery_once_and_loses_none() {
-    let server = start_server().await;
-    let cx = server.context().await;
+/// One fanout step: `subscribers` readers and `publishers` writers, 200
+/// messages/s for a second.
+async fn fanout_for_a_second(
+    cx: &loadgen::scenario::Context,
+    subscribers: u32,
+    publishers: u32,
+) -> fanout::StepResult {
     let args = FanoutArgs {
-        subscribers: 5,
-        publishers: 1,
+        subscribers,
+        publishers,
         rate: 200.0,
         duration: Duration::from_secs(1),
         ladder: None,
         give_up_after: 2,
     };
-    let result = tokio::time::timeout(TEST_DEADLINE, fanout::step(&cx, &args, args.rate))
+    tokio::time::timeout(TEST_DEADLINE, fanout::step(cx, &args, args.rate))
         .await
-        .unwrap()
-        .unwrap();
+        .unwrap_or_else(|_| panic!("the fanout did not finish in time"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_counts_every_delivery_once_and_loses_none() {
+    let server = start_server().await;
+    let cx = server.context().await;
+    let result = fanout_for_a_second(&cx, 5, 1).await;
     assert_eq!(result.subscribers_ready, 5, "{result:?}");
     assert_eq!(result.offered, 200, "{result:?}");
     assert!(result.sent >= 198, "{result:?}");
@@ -91,18 +101,7 @@ async fn fanout_split_over_two_instances_on_one_redis_loses_nothing() {
     // Readers 0..4 and writers 4..6 alternate: two readers and one writer
     // on each instance, so every reader gets the other instance's writer's
     // messages through Redis.
-    let args = FanoutArgs {
-        subscribers: 4,
-        publishers: 2,
-        rate: 200.0,
-        duration: Duration::from_secs(1),
-        ladder: None,
-        give_up_after: 2,
-    };
-    let result = tokio::time::timeout(TEST_DEADLINE, fanout::step(&cx, &args, args.rate))
-        .await
-        .unwrap()
-        .unwrap();
+    let result = fanout_for_a_second(&cx, 4, 2).await;
     assert_eq!(result.subscribers_ready, 4, "{result:?}");
     assert_eq!(result.publishers_ready, 2, "{result:?}");
     assert!(result.sent >= 198, "{result:?}");

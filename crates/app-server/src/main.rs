@@ -18,6 +18,11 @@ struct Args {
     /// A settings file (TOML); environment variables `DUPLEX_APP_*` override it.
     #[arg(long, env = "DUPLEX_APP_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Print the effective settings (defaults, then the file, then the
+    /// environment) as JSON, the secret and the API key masked, and exit
+    /// without binding.
+    #[arg(long)]
+    print_config: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -54,6 +59,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.print_config {
+        return match Settings::load(args.config.as_deref()) {
+            Ok(settings) => {
+                println!("{:#}", settings.masked());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("app-server: invalid settings: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match args.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(args.config.as_deref()),
         Command::Token {

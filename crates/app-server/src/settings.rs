@@ -83,6 +83,23 @@ pub struct Settings {
     pub body_timeout: Duration,
 }
 
+impl Settings {
+    /// The settings as JSON with the secret and the API key masked: what
+    /// `--print-config` prints.
+    #[must_use]
+    pub fn masked(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(fields) = value.as_object_mut() {
+            for (name, secret) in [("secret", &self.secret), ("api_key", &self.api_key)] {
+                if !secret.is_empty() {
+                    fields.insert(name.to_owned(), "***".into());
+                }
+            }
+        }
+        value
+    }
+}
+
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let masked = |value: &str| if value.is_empty() { "" } else { "***" };

@@ -15,6 +15,11 @@ struct Args {
     /// A settings file (TOML); environment variables `DUPLEX_WS_*` override it.
     #[arg(long, env = "DUPLEX_WS_CONFIG")]
     config: Option<PathBuf>,
+    /// Print the effective settings (defaults, then the file, then the
+    /// environment) as JSON, the secret and any Redis password masked, and
+    /// exit without binding.
+    #[arg(long)]
+    print_config: bool,
 }
 
 fn main() -> ExitCode {
@@ -27,6 +32,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.print_config {
+        println!("{:#}", settings.masked());
+        return ExitCode::SUCCESS;
+    }
     // The settings choose the runtime, so it is built here rather than by
     // `#[tokio::main]`.
     let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);

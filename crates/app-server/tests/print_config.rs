@@ -1,0 +1,43 @@
+//! `app-server --print-config`: the effective settings, the secret and the
+//! API key masked, and no server started.
+
+use std::process::Command;
+
+const SECRET: &str = "print-config-secret-0123456789abcdef";
+const API_KEY: &str = "print-config-api-key-0123456789abcdef";
+
+#[test]
+fn the_effective_settings_are_printed_with_secrets_masked() {
+    let out = Command::new(env!("CARGO_BIN_EXE_app-server"))
+        .arg("--print-config")
+        .env_clear()
+        .env("DUPLEX_APP_SECRET", SECRET)
+        .env("DUPLEX_APP_API_KEY", API_KEY)
+        .env("DUPLEX_APP_PORT", "5124")
+        .output()
+        .unwrap_or_else(|e| panic!("app-server did not run: {e}"));
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let printed: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(printed["port"], 5124, "the environment wins: {printed}");
+    assert_eq!(printed["secret"], "***");
+    assert_eq!(printed["api_key"], "***");
+    assert!(
+        !stdout.contains(SECRET) && !stdout.contains(API_KEY),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn without_a_secret_it_says_which_setting_is_missing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_app-server"))
+        .arg("--print-config")
+        .env_clear()
+        .output()
+        .unwrap_or_else(|e| panic!("app-server did not run: {e}"));
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DUPLEX_APP_SECRET"), "{stderr}");
+}

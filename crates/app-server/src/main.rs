@@ -121,7 +121,7 @@ fn gen_secret(out: Option<&Path>) -> Result<(), String> {
 }
 
 fn serve(config: Option<&Path>) -> Result<(), String> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    logging::init(Settings::log_format(config));
     let settings = Settings::load(config).map_err(|e| {
         error!("invalid settings: {e}");
         "not started".to_owned()

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use logging::LogFormat;
 use protocol::{Secret, token::SecretError};
 use serde::{Deserialize, Serialize};
 
@@ -81,9 +82,47 @@ pub struct Settings {
     /// body, counted from when its head was read; then 408.
     #[serde(with = "humantime_serde")]
     pub body_timeout: Duration,
+    /// How log lines look: `text`, or `json` (one object per line).
+    pub log_format: LogFormat,
 }
 
 impl Settings {
+    /// The log format the settings ask for, read before the rest so that
+    /// even the line saying another setting is invalid has that format;
+    /// text when it cannot be read.
+    #[must_use]
+    pub fn log_format(file: Option<&Path>) -> LogFormat {
+        #[derive(Deserialize)]
+        struct Logging {
+            log_format: LogFormat,
+        }
+        let env = config::Environment::with_prefix(ENV_PREFIX);
+        Self::sources(file, env)
+            .and_then(config::Config::try_deserialize::<Logging>)
+            .map_or(LogFormat::Text, |l| l.log_format)
+    }
+
+    /// Defaults, then `file`, then `env`.
+    fn sources(
+        file: Option<&Path>,
+        env: config::Environment,
+    ) -> Result<config::Config, config::ConfigError> {
+        let mut builder =
+            config::Config::builder().add_source(config::Config::try_from(&Self::default())?);
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        builder
+            .add_source(
+                env.prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("ws_urls"),
+            )
+            .build()
+    }
+
     /// The settings as JSON with the secret and the API key masked: what
     /// `--print-config` prints.
     #[must_use]
@@ -120,6 +159,7 @@ impl std::fmt::Debug for Settings {
             .field("client_disconnect_timeout", &self.client_disconnect_timeout)
             .field("keep_alive", &self.keep_alive)
             .field("body_timeout", &self.body_timeout)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -143,6 +183,7 @@ impl Default for Settings {
             client_disconnect_timeout: Duration::from_secs(1),
             keep_alive: Duration::from_secs(5),
             body_timeout: Duration::from_secs(10),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -250,21 +291,7 @@ impl Settings {
     /// # Errors
     /// As [`Settings::load`].
     pub fn load_from(file: Option<&Path>, env: config::Environment) -> Result<Self, SettingsError> {
-        let mut builder =
-            config::Config::builder().add_source(config::Config::try_from(&Self::default())?);
-        if let Some(file) = file {
-            builder = builder.add_source(config::File::from(file).required(true));
-        }
-        let mut settings: Self = builder
-            .add_source(
-                env.prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true)
-                    .list_separator(",")
-                    .with_list_parse_key("ws_urls"),
-            )
-            .build()?
-            .try_deserialize()?;
+        let mut settings: Self = Self::sources(file, env)?.try_deserialize()?;
         // `DUPLEX_APP_WS_URLS=` splits into one empty entry, and a list
         // written `a, b` carries spaces: neither is part of a URL.
         settings.ws_urls = settings

@@ -23,8 +23,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
+    logging::init(Settings::log_format(args.config.as_deref()));
     let settings = match Settings::load(args.config.as_deref()) {
         Ok(settings) => settings,
         Err(e) => {

@@ -8,6 +8,8 @@ use std::time::Duration;
 use protocol::Secret;
 use serde::{Deserialize, Serialize};
 
+use logging::LogFormat;
+
 /// The prefix of every environment variable the ws-server reads, e.g.
 /// `DUPLEX_WS_PORT=6000`.
 pub const ENV_PREFIX: &str = "DUPLEX_WS";
@@ -117,6 +119,8 @@ pub struct Settings {
     /// current-thread runtime, as 1 always does (measurably cheaper on one
     /// core than a multi-thread runtime with one worker).
     pub worker_threads: usize,
+    /// How log lines look: `text`, or `json` (one object per line).
+    pub log_format: LogFormat,
 }
 
 /// Which engine holds the rooms.
@@ -199,6 +203,7 @@ impl Default for Settings {
             room_idle_ttl: Duration::from_secs(300),
             presence_ttl: Duration::from_secs(15),
             worker_threads: 0,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -222,12 +227,38 @@ impl Settings {
         file: Option<&Path>,
         env: config::Environment,
     ) -> Result<Self, config::ConfigError> {
+        let mut settings: Self = Self::sources(file, env)?.try_deserialize()?;
+        settings.read_secret_file()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The log format the settings ask for, read before the rest so that
+    /// even the line saying another setting is invalid has that format;
+    /// text when it cannot be read.
+    #[must_use]
+    pub fn log_format(file: Option<&Path>) -> LogFormat {
+        #[derive(Deserialize)]
+        struct Logging {
+            log_format: LogFormat,
+        }
+        let env = config::Environment::with_prefix(ENV_PREFIX);
+        Self::sources(file, env)
+            .and_then(config::Config::try_deserialize::<Logging>)
+            .map_or(LogFormat::Text, |l| l.log_format)
+    }
+
+    /// Defaults, then `file`, then `env`.
+    fn sources(
+        file: Option<&Path>,
+        env: config::Environment,
+    ) -> Result<config::Config, config::ConfigError> {
         let mut builder =
             config::Config::builder().add_source(config::Config::try_from(&Self::default())?);
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).required(true));
         }
-        let mut settings: Self = builder
+        builder
             .add_source(
                 env.prefix_separator("_")
                     .separator("__")
@@ -235,11 +266,7 @@ impl Settings {
                     .list_separator(",")
                     .with_list_parse_key("allowed_origins"),
             )
-            .build()?
-            .try_deserialize()?;
-        settings.read_secret_file()?;
-        settings.validate()?;
-        Ok(settings)
+            .build()
     }
 
     /// Fills `secret` from `secret_file` when only the file is given.

@@ -1,5 +1,6 @@
-//! `app-server --print-config`: the effective settings, the secret and the
-//! API key masked, and no server started.
+//! The binary's start: `--print-config` prints the effective settings, the
+//! secret and the API key masked, and starts no server; an invalid setting
+//! is logged in the format the settings ask for.
 
 use std::process::Command;
 
@@ -40,4 +41,26 @@ fn without_a_secret_it_says_which_setting_is_missing() {
     assert!(out.stdout.is_empty(), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("DUPLEX_APP_SECRET"), "{stderr}");
+}
+
+#[test]
+fn with_json_logs_an_invalid_setting_is_one_json_object() {
+    let out = Command::new(env!("CARGO_BIN_EXE_app-server"))
+        .env_clear()
+        .env("DUPLEX_APP_SECRET", "too-short")
+        .env("DUPLEX_APP_LOG_FORMAT", "json")
+        .output()
+        .unwrap_or_else(|e| panic!("app-server did not run: {e}"));
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    let line: serde_json::Value =
+        serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert!(
+        line["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("DUPLEX_APP_SECRET")),
+        "{line}"
+    );
 }

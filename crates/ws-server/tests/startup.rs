@@ -1,5 +1,6 @@
-//! `ws-server --print-config`: the effective settings, secrets masked, and
-//! no server started; an invalid setting named in one line instead.
+//! The binary's start: `--print-config` prints the effective settings,
+//! secrets masked, and starts no server; an invalid setting is named in
+//! one line instead, in the log format the settings ask for.
 
 use std::process::Command;
 
@@ -50,4 +51,28 @@ fn an_invalid_setting_is_named_in_one_line_and_nothing_is_printed() {
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn with_json_logs_the_refusal_is_one_json_object() {
+    let out = ws_server(&[
+        ("DUPLEX_WS_SECRET", SECRET),
+        ("DUPLEX_WS_OUTBOX_CAPACITY", "0"),
+        ("DUPLEX_WS_LOG_FORMAT", "json"),
+    ]);
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line: serde_json::Value =
+        serde_json::from_str(stderr.trim()).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert!(
+        line["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("outbox_capacity must be at least 1")),
+        "{line}"
+    );
+    assert!(
+        line["ts"].as_str().is_some_and(|t| t.contains('T')),
+        "{line}"
+    );
 }

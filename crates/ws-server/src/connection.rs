@@ -425,7 +425,8 @@ enum WriteError {
     Failed(tungstenite::Error),
 }
 
-/// `step`, unless the socket makes no progress for `timeout`.
+/// `step`'s result, or [`WriteError::Stalled`] when it does not complete
+/// within `timeout`.
 async fn within<T>(
     timeout: Duration,
     step: impl Future<Output = Result<T, tungstenite::Error>>,

@@ -43,6 +43,26 @@ use actix_web::{App, HttpServer, dev::Server, middleware::Logger};
 /// get is not a WebSocket URL, no valid secret, ...), or the listener cannot
 /// be used.
 pub fn server(listener: std::net::TcpListener, settings: Settings) -> std::io::Result<Server> {
+    build(listener, settings).map(|(server, _)| server)
+}
+
+/// [`server`], run until it stops (Ctrl-C, SIGTERM); then the service
+/// connection is closed with a closing handshake, so that the ws-server
+/// sees the app-server go away rather than a reset. What the binary runs.
+///
+/// # Errors
+/// As [`server`], or when the server fails.
+pub async fn serve(listener: std::net::TcpListener, settings: Settings) -> std::io::Result<()> {
+    let (server, publisher) = build(listener, settings)?;
+    let stopped = server.await;
+    publisher.shutdown().await;
+    stopped
+}
+
+fn build(
+    listener: std::net::TcpListener,
+    settings: Settings,
+) -> std::io::Result<(Server, Publisher)> {
     // Built once here, outside the worker factory, so that every worker
     // shares one rotation over the URLs and one service connection.
     let site = Site::new(&settings).map_err(std::io::Error::other)?;
@@ -50,6 +70,7 @@ pub fn server(listener: std::net::TcpListener, settings: Settings) -> std::io::R
     let publisher = Publisher::start(settings.ws_service_url.clone(), site.secret.clone());
     // The log line holds the request line, which never carries a token
     // (tokens travel in bodies and headers only), and no header.
+    let handle = publisher.clone();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
@@ -60,5 +81,5 @@ pub fn server(listener: std::net::TcpListener, settings: Settings) -> std::io::R
     .keep_alive(settings.keep_alive)
     .listen(listener)?
     .run();
-    Ok(server)
+    Ok((server, handle))
 }

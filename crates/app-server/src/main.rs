@@ -141,11 +141,7 @@ async fn run(settings: Settings) -> Result<(), String> {
         settings.page_ws_urls().join(", "),
         settings.public_dir.display()
     );
-    let server = app_server::server(listener, settings).map_err(|e| {
-        error!("cannot start: {e}");
-        "not started".to_owned()
-    })?;
-    server.await.map_err(|e| {
+    app_server::serve(listener, settings).await.map_err(|e| {
         error!("server failed: {e}");
         "stopped".to_owned()
     })

@@ -13,6 +13,7 @@
 //! observable, for the health check and for tests.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -22,11 +23,13 @@ use protocol::{
     RoomInfo, RoomName, SUBPROTOCOL, Secret, ServerMessage,
 };
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -37,6 +40,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reconnect delays start here and double up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long shutting down waits for the ws-server to answer the close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Requests waiting to be sent; more fail as unavailable.
 const QUEUE_CAPACITY: usize = 256;
 /// How often the task pings the ws-server, and how long a silence (no frame
@@ -131,6 +136,11 @@ pub struct Publisher {
     commands: mpsc::Sender<Command>,
     /// The connection's state, as the task last reported it.
     status: watch::Receiver<Status>,
+    /// Asks the task to close the connection and end (see
+    /// [`Publisher::shutdown`]).
+    stop: Arc<Notify>,
+    /// The task, taken by the first `shutdown`.
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl Publisher {
@@ -141,8 +151,31 @@ impl Publisher {
     pub fn start(url: String, secret: Secret) -> Self {
         let (commands, rx) = mpsc::channel(QUEUE_CAPACITY);
         let (state, status) = watch::channel(Status::default());
-        tokio::spawn(run(url, secret, rx, state));
-        Self { commands, status }
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn(run(url, secret, rx, state, Arc::clone(&stop)));
+        Self {
+            commands,
+            status,
+            stop,
+            task: Arc::new(Mutex::new(Some(task))),
+        }
+    }
+
+    /// Closes the service connection with a closing handshake (1001, going
+    /// away) and waits for the task to end: what the app-server does when
+    /// it stops, so that the ws-server sees a close, not a reset. Requests
+    /// after it fail as unavailable.
+    pub async fn shutdown(&self) {
+        // A stored permit: the task sees it at its next wait.
+        self.stop.notify_one();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 
     /// Whether the service connection is open now.
@@ -228,6 +261,7 @@ async fn run(
     secret: Secret,
     mut commands: mpsc::Receiver<Command>,
     state: watch::Sender<Status>,
+    stop: Arc<Notify>,
 ) {
     let mut attempt: u32 = 0;
     loop {
@@ -236,6 +270,7 @@ async fn run(
             tokio::pin!(connecting);
             loop {
                 tokio::select! {
+                    () = stop.notified() => return,
                     result = &mut connecting => break result,
                     command = commands.recv() => match command {
                         Some(command) => {
@@ -251,7 +286,7 @@ async fn run(
                 info!("service connection to {url} open");
                 attempt = 0;
                 state.send_modify(|status| status.connected = true);
-                let ended = serve(ws, &mut commands).await;
+                let ended = serve(ws, &mut commands, &stop).await;
                 match ended {
                     Ended::Dropped => return,
                     Ended::Lost(why) => {
@@ -280,6 +315,7 @@ async fn run(
         tokio::pin!(pause);
         loop {
             tokio::select! {
+                () = stop.notified() => return,
                 () = &mut pause => break,
                 command = commands.recv() => match command {
                     Some(command) => {
@@ -348,7 +384,7 @@ enum Ended {
 }
 
 /// Sends requests and routes answers until the connection ends.
-async fn serve(ws: Ws, commands: &mut mpsc::Receiver<Command>) -> Ended {
+async fn serve(ws: Ws, commands: &mut mpsc::Receiver<Command>, stop: &Notify) -> Ended {
     let (mut sink, mut stream) = ws.split();
     let mut pending: HashMap<ClientRef, oneshot::Sender<Result<Reply, PublishError>>> =
         HashMap::new();
@@ -357,6 +393,24 @@ async fn serve(ws: Ws, commands: &mut mpsc::Receiver<Command>) -> Ended {
     let mut last_heard = Instant::now();
     let ended = loop {
         tokio::select! {
+            () = stop.notified() => {
+                let frame = CloseFrame {
+                    code: CloseCode::Away,
+                    reason: "app-server shutting down".into(),
+                };
+                // Our close frame, then the ws-server's answer, briefly.
+                let closing = async {
+                    sink.send(Message::Close(Some(frame))).await.ok()?;
+                    while let Some(Ok(message)) = stream.next().await {
+                        if matches!(message, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                    Some(())
+                };
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
+                break Ended::Dropped;
+            }
             command = commands.recv() => {
                 let Some(command) = command else {
                     let _ = sink.close().await;
@@ -537,6 +591,33 @@ mod tests {
         assert_eq!(claims.role, Role::Service);
         assert_eq!(claims.user.as_str(), crate::tokens::SERVICE_USER);
         drop(publisher);
+    }
+
+    #[tokio::test]
+    async fn shutting_down_closes_the_connection_with_going_away() {
+        let (listener, url) = scripted_peer().await;
+        let publisher = Publisher::start(url, secret());
+        let (mut ws, _) = accept_one(&listener).await;
+        publisher.wait_until_connected().await;
+        let shutdown = tokio::spawn({
+            let publisher = publisher.clone();
+            async move { publisher.shutdown().await }
+        });
+        // The peer reads the close frame (and tungstenite answers it).
+        let mut close = None;
+        while let Some(Ok(frame)) = ws.next().await {
+            if let Message::Close(frame) = frame {
+                close = frame;
+                break;
+            }
+        }
+        assert_eq!(close.map(|f| f.code), Some(CloseCode::Away));
+        let _ = ws.flush().await;
+        assert!(shutdown.await.is_ok(), "shutdown ends once answered");
+        assert!(matches!(
+            publish_once(&publisher).await,
+            Err(PublishError::Unavailable)
+        ));
     }
 
     #[tokio::test]

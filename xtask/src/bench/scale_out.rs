@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use loadgen::procfs::ServerProcess;
 use serde_json::{Value, json};
 
 use super::{LOADGEN_CORE, SERVER_CORE, Server, stop, wait_for_port};
@@ -32,10 +33,6 @@ pub const REDIS_CORE: &str = SERVER_CORE;
 
 /// How long one `INFO` may take.
 const INFO_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Clock ticks per second of `/proc/PID/stat` (USER_HZ, 100 on every
-/// Linux architecture).
-const TICKS_PER_SECOND: f64 = 100.0;
 
 /// Commands that the Redis engine's scripts (`engine/redis/store.rs`) call
 /// inside Redis: counted by `commandstats`, but no round trip of their
@@ -239,7 +236,11 @@ struct RedisSample {
 impl RedisSample {
     fn take(pid: u32, port: u16) -> Result<Self, String> {
         Ok(Self {
-            cpu_s: cpu_s(pid)?,
+            // The load generator's reading of /proc, as for every server.
+            cpu_s: ServerProcess::new(pid)
+                .and_then(|process| process.sample())
+                .map_err(|e| format!("/proc/{pid}: {e}"))?
+                .cpu_s,
             calls: parse_commandstats(&info_commandstats(port)?),
         })
     }
@@ -286,25 +287,6 @@ fn redis_report(pid: u32, before: &RedisSample, after: &RedisSample, wall_s: f64
 
 fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
-}
-
-/// `utime + stime` of process `pid`, in seconds.
-fn cpu_s(pid: u32) -> Result<f64, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
-    cpu_ticks(&stat)
-        .map(|ticks| ticks as f64 / TICKS_PER_SECOND)
-        .ok_or_else(|| format!("/proc/{pid}/stat: no utime/stime"))
-}
-
-/// `utime + stime` of a `/proc/PID/stat` text, counted after the command
-/// name's last `)` (the name may hold spaces).
-fn cpu_ticks(stat: &str) -> Option<u64> {
-    let after_name = stat.get(stat.rfind(')')? + 1..)?;
-    let mut fields = after_name.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
 }
 
 /// `INFO commandstats` from the Redis on `port`, over a plain socket (an
@@ -393,12 +375,6 @@ mod tests {
         let report = redis_report(7, &RedisSample::default(), &RedisSample::default(), 1.0);
         assert_eq!(report["posts"], 0);
         assert!(report["commands_per_post"].is_null());
-    }
-
-    #[test]
-    fn cpu_ticks_skip_the_command_name() {
-        let stat = "42 (redis-server *:6379) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0";
-        assert_eq!(cpu_ticks(stat), Some(300));
     }
 
     #[test]

@@ -16,6 +16,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// The `log_format` a server's settings ask for, read alone, so that it
+/// can apply before the rest is checked (even the line refusing another
+/// setting has it); text when it cannot be read.
+#[must_use]
+pub fn format_in(settings: Result<config::Config, config::ConfigError>) -> LogFormat {
+    #[derive(Deserialize)]
+    struct Logging {
+        log_format: LogFormat,
+    }
+    settings
+        .and_then(config::Config::try_deserialize::<Logging>)
+        .map_or(LogFormat::Text, |l| l.log_format)
+}
+
 /// Starts logging to stderr in `format`, filtered by `RUST_LOG` (default
 /// `info`). Call once, first thing.
 pub fn init(format: LogFormat) {

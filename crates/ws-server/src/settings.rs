@@ -233,19 +233,13 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The log format the settings ask for, read before the rest so that
-    /// even the line saying another setting is invalid has that format;
-    /// text when it cannot be read.
+    /// The log format the settings ask for (see [`logging::format_in`]).
     #[must_use]
     pub fn log_format(file: Option<&Path>) -> LogFormat {
-        #[derive(Deserialize)]
-        struct Logging {
-            log_format: LogFormat,
-        }
-        let env = config::Environment::with_prefix(ENV_PREFIX);
-        Self::sources(file, env)
-            .and_then(config::Config::try_deserialize::<Logging>)
-            .map_or(LogFormat::Text, |l| l.log_format)
+        logging::format_in(Self::sources(
+            file,
+            config::Environment::with_prefix(ENV_PREFIX),
+        ))
     }
 
     /// Defaults, then `file`, then `env`.

@@ -45,6 +45,11 @@ pub const MAX_SCALE: u8 = 8;
 const WS_FIRST_PORT: u16 = 5000;
 /// The app-server's port, which no ws-server instance may take.
 const APP_PORT: u16 = 5001;
+/// The first ws-server's admin port (its default), which no other
+/// instance's WebSocket port may take; further instances' admin ports are
+/// their WebSocket port plus [`ADMIN_OFFSET`].
+const FIRST_ADMIN_PORT: u16 = 5003;
+const ADMIN_OFFSET: u16 = 100;
 /// Where `--scale` runs Redis: its usual port, loopback only.
 const REDIS_PORT: u16 = 6379;
 /// How long a process with a `ready_port` may take to accept connections
@@ -101,11 +106,28 @@ impl Spec {
     }
 }
 
-/// The ports of `scale` ws-server instances: 5000, then 5002, 5003, ...
+/// The ports of `scale` ws-server instances: 5000, then 5002, 5004, 5005,
+/// ... (5001 is the app-server's, 5003 the first instance's admin port).
 fn ws_ports(scale: u8) -> Vec<u16> {
     std::iter::once(WS_FIRST_PORT)
-        .chain((WS_FIRST_PORT..).filter(|port| *port > APP_PORT))
+        .chain((WS_FIRST_PORT..).filter(|port| *port > APP_PORT && *port != FIRST_ADMIN_PORT))
         .take(usize::from(scale))
+        .collect()
+}
+
+/// The admin ports of the instances on `ws_ports`: 5003 for the first (its
+/// default), the WebSocket port plus 100 for the others.
+fn admin_ports(ws_ports: &[u16]) -> Vec<u16> {
+    ws_ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            if i == 0 {
+                FIRST_ADMIN_PORT
+            } else {
+                port + ADMIN_OFFSET
+            }
+        })
         .collect()
 }
 
@@ -146,17 +168,27 @@ fn plan(target: &Path, scale: u8, credentials: &Credentials) -> Vec<Spec> {
     redis.ready_port = Some(REDIS_PORT);
     let redis_url = format!("redis://127.0.0.1:{REDIS_PORT}");
     let ports = ws_ports(scale);
+    let admin = admin_ports(&ports);
     let mut specs = vec![redis];
-    for (n, port) in (1..).zip(&ports) {
+    for (n, (port, admin)) in (1..).zip(ports.iter().zip(&admin)) {
         specs.push(
             ws(&format!("ws{n}"))
                 .env("DUPLEX_WS_ENGINE", "redis")
                 .env("DUPLEX_WS_REDIS_URL", redis_url.clone())
-                .env("DUPLEX_WS_PORT", port.to_string()),
+                .env("DUPLEX_WS_PORT", port.to_string())
+                .env("DUPLEX_WS_ADMIN_PORT", admin.to_string()),
         );
     }
     let urls: Vec<String> = ports.iter().map(|port| ws_url(*port)).collect();
-    specs.push(app_server.env("DUPLEX_APP_WS_URLS", urls.join(",")));
+    let admin_urls: Vec<String> = admin
+        .iter()
+        .map(|port| format!("http://127.0.0.1:{port}"))
+        .collect();
+    specs.push(
+        app_server
+            .env("DUPLEX_APP_WS_URLS", urls.join(","))
+            .env("DUPLEX_APP_WS_ADMIN_URLS", admin_urls.join(",")),
+    );
     specs
 }
 
@@ -292,6 +324,7 @@ fn operator_lines(api_key: &str, secret: &str) -> Vec<String> {
         "Secret and API key are new for this run (nothing is stored).".to_owned(),
         format!("Operator sign-in: http://localhost:{APP_PORT}/operator with the API key"),
         format!("  {api_key}"),
+        format!("then the live dashboard: http://localhost:{APP_PORT}/dashboard"),
         "Publish through the API:".to_owned(),
         format!(
             "  curl -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\"
@@ -355,7 +388,17 @@ mod tests {
     #[test]
     fn ws_ports_skip_the_app_servers_port() {
         assert_eq!(ws_ports(1), [5000]);
-        assert_eq!(ws_ports(3), [5000, 5002, 5003]);
+        assert_eq!(ws_ports(4), [5000, 5002, 5004, 5005]);
+    }
+
+    #[test]
+    fn no_admin_port_is_another_instances_websocket_port() {
+        let ports = ws_ports(MAX_SCALE);
+        let admin = admin_ports(&ports);
+        assert_eq!(admin[..2], [5003, 5102]);
+        for port in &admin {
+            assert!(!ports.contains(port) && *port != APP_PORT, "{port}");
+        }
     }
 
     #[test]
@@ -381,6 +424,11 @@ mod tests {
         let ws2 = &specs[2];
         assert_eq!(env(ws2, "DUPLEX_WS_ENGINE").as_deref(), Some("redis"));
         assert_eq!(env(ws2, "DUPLEX_WS_PORT").as_deref(), Some("5002"));
+        assert_eq!(env(ws2, "DUPLEX_WS_ADMIN_PORT").as_deref(), Some("5102"));
+        assert_eq!(
+            env(&specs[3], "DUPLEX_APP_WS_ADMIN_URLS").as_deref(),
+            Some("http://127.0.0.1:5003,http://127.0.0.1:5102")
+        );
         assert_eq!(
             env(ws2, "DUPLEX_WS_REDIS_URL").as_deref(),
             Some("redis://127.0.0.1:6379")
@@ -432,6 +480,7 @@ mod tests {
     fn the_banner_says_how_to_sign_in_and_call_the_api() {
         let lines = operator_lines("KEY", "SECRET").join("\n");
         assert!(lines.contains("http://localhost:5001/operator"), "{lines}");
+        assert!(lines.contains("http://localhost:5001/dashboard"), "{lines}");
         assert!(lines.contains("Authorization: Bearer KEY"), "{lines}");
         assert!(lines.contains("/api/rooms/lobby/messages"), "{lines}");
         assert!(

@@ -299,6 +299,8 @@ fn peers_file(root: &Path) -> Result<PeersFile, String> {
 fn servers(root: &Path, secret: &str, peers: &PeersFile) -> Vec<Server> {
     let mut duplex_env = vec![
         ("DUPLEX_WS_PORT".to_owned(), "{port}".to_owned()),
+        // Instances run side by side; none needs a fixed admin port.
+        ("DUPLEX_WS_ADMIN_PORT".to_owned(), "0".to_owned()),
         ("DUPLEX_WS_SECRET".to_owned(), secret.to_owned()),
         ("RUST_LOG".to_owned(), "warn".to_owned()),
     ];

@@ -10,6 +10,7 @@
 //! classifies every failure into an [`ErrorCode`] that the server sends back
 //! in an `error` frame.
 
+pub mod admin;
 mod close;
 mod decode;
 pub mod encoded;

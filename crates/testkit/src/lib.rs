@@ -83,6 +83,12 @@ impl RedisServer {
         })
     }
 
+    /// Its port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Its URL, for `redis_url` settings and clients.
     #[must_use]
     pub fn url(&self) -> String {

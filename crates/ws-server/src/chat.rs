@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use log::debug;
 use protocol::token::{self, TOKEN_SUBPROTOCOL_PREFIX, TokenError};
 use protocol::{
-    Claims, ClientFrame, ClientMessage, CloseCode, ErrorCode, PROTOCOL_VERSION, RoomName, Secret,
-    ServerMessage,
+    Claims, ClientFrame, ClientMessage, ClientRef, CloseCode, ErrorCode, PROTOCOL_VERSION,
+    RoomName, Secret, ServerMessage,
 };
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
@@ -16,7 +16,8 @@ use tokio_tungstenite::tungstenite::http::{Extensions, header};
 
 use crate::budget::{Budget, Verdict};
 use crate::component::{Component, Connection, ConnectionError, Rejection};
-use crate::engine::{Draft, Engine, Join};
+use crate::engine::{Draft, Engine, EngineError, Join};
+use crate::metrics::Metrics;
 use crate::settings::{JOIN_COST, Settings};
 
 /// One connection as the chat knows it: who it is (its token's claims),
@@ -72,18 +73,36 @@ pub struct Chat {
     secret: Secret,
     /// The limits that apply per connection.
     settings: Arc<Settings>,
+    /// Where engine failures are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl Chat {
     /// A chat over `engine`, accepting connections whose token `secret`
-    /// signed, with the per-connection limits of `settings`.
+    /// signed, with the per-connection limits of `settings`; engine
+    /// failures are counted in `metrics`.
     #[must_use]
-    pub fn new(engine: Engine, secret: Secret, settings: &Settings) -> Self {
+    pub fn new(engine: Engine, secret: Secret, settings: &Settings, metrics: Arc<Metrics>) -> Self {
         Self {
             engine,
             secret,
             settings: Arc::new(settings.clone()),
+            metrics,
         }
+    }
+
+    /// The error frame for `error`, counted as an engine failure of
+    /// `operation` when the engine's store was unreachable.
+    fn engine_error(
+        &self,
+        operation: &'static str,
+        error: &EngineError,
+        reference: Option<ClientRef>,
+    ) -> ServerMessage {
+        if matches!(error, EngineError::Unavailable(_)) {
+            self.metrics.engine_error(operation);
+        }
+        ServerMessage::error(error.code(), error.to_string(), reference)
     }
 
     /// The chat's room engine.
@@ -137,7 +156,7 @@ impl Chat {
                         session.rooms().insert(room);
                         None
                     }
-                    Err(e) => Some(ServerMessage::error(e.code(), e.to_string(), reference)),
+                    Err(e) => Some(self.engine_error("join", &e, reference)),
                 }
             }
             ClientMessage::Leave { room } => {
@@ -189,7 +208,7 @@ impl Chat {
                         next: page.next,
                         reference,
                     },
-                    Err(e) => ServerMessage::error(e.code(), e.to_string(), reference),
+                    Err(e) => self.engine_error("rooms", &e, reference),
                 })
             }
         }
@@ -208,7 +227,7 @@ impl Chat {
                 id: stored.id,
                 offset: stored.offset,
             }),
-            Err(e) => Some(ServerMessage::error(e.code(), e.to_string(), reference)),
+            Err(e) => Some(self.engine_error("publish", &e, reference)),
         }
     }
 }

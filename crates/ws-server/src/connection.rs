@@ -28,6 +28,7 @@ use crate::buffers;
 use crate::component::{Component, Connection, ConnectionError, ConnectionId};
 use crate::handshake::{self, Failure, Refusal};
 use crate::log_limit::{LogLimit, Verdict};
+use crate::metrics::{CloseReason, Metrics};
 use crate::outbox::{OutboxReader, outbox};
 use crate::server::IpSlot;
 use crate::settings::Settings;
@@ -77,6 +78,8 @@ pub(crate) struct Context<C> {
     /// Handshake failures are the client's doing, so their log lines share
     /// one budget (see [`LogLimit`]).
     pub handshake_log: Arc<LogLimit>,
+    /// What the connection counts: handshakes, frames, bytes, closes.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Serves one TCP connection from handshake to close.
@@ -107,6 +110,8 @@ pub(crate) async fn serve<C: Component>(
         "connection {id} opened from {peer} (origin {})",
         upgraded.origin.as_deref().unwrap_or("none")
     );
+    cx.metrics.handshakes_accepted.inc();
+    cx.metrics.connections_open.inc();
 
     let (sink, mut stream) = ws.split();
     let (outbox, outbox_rx) = outbox(cx.settings.outbox_capacity, cx.settings.outbox_max_bytes);
@@ -118,6 +123,7 @@ pub(crate) async fn serve<C: Component>(
         conn.clone(),
         Arc::clone(&ending),
         cx.settings.write_timeout,
+        Arc::clone(&cx.metrics),
     ));
 
     Box::pin(cx.component.on_open(&conn)).await;
@@ -137,6 +143,7 @@ pub(crate) async fn serve<C: Component>(
     }
     let (code, reason) = close_for(&exit, &conn, &cx.settings);
     conn.close(code, reason.clone());
+    cx.metrics.closed(close_reason(&exit, code));
     if let Exit::Failed(error) = &exit {
         Box::pin(cx.component.on_error(&conn, error)).await;
     }
@@ -158,6 +165,7 @@ pub(crate) async fn serve<C: Component>(
     // client that saw its connection end can open the next one at once.
     drop(slot);
     drop(stream);
+    cx.metrics.connections_open.dec();
     // The reason may quote the client (its close reason).
     info!("connection {id} from {peer} closed: {}", Untrusted(&reason));
 }
@@ -309,9 +317,10 @@ fn check_request<'r, C: Component>(
     Ok((key, handshake::select_subprotocol(request)?))
 }
 
-/// Logs a refused handshake; the reason, which may quote the client, and
-/// the path go through [`Untrusted`].
+/// Counts and logs a refused handshake; the reason, which may quote the
+/// client, and the path go through [`Untrusted`].
 fn log_refusal<C>(cx: &Context<C>, peer: SocketAddr, path: Option<&str>, refusal: &Refusal) {
+    cx.metrics.refused(refusal.status);
     let path = path
         .map(|p| format!(" (path {})", Untrusted(p)))
         .unwrap_or_default();
@@ -364,6 +373,8 @@ async fn read_loop<C: Component>(stream: &mut Stream, conn: &Connection, cx: &Co
                 last_seen = Instant::now();
                 match frame {
                     Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                        cx.metrics.messages_received.inc();
+                        cx.metrics.bytes_received.inc_by(payload_len(&message));
                         Box::pin(cx.component.on_message(conn, message)).await;
                     }
                     Some(Ok(Message::Close(frame))) => return Exit::ClientClosed(frame),
@@ -417,6 +428,33 @@ fn close_for(exit: &Exit, conn: &Connection, settings: &Settings) -> (CloseCode,
     }
 }
 
+/// What `exit`, closed with `code`, counts as.
+fn close_reason(exit: &Exit, code: CloseCode) -> CloseReason {
+    match exit {
+        Exit::ClientClosed(_) => CloseReason::ClientClosed,
+        Exit::Eof => CloseReason::Dropped,
+        Exit::Shutdown => CloseReason::Shutdown,
+        Exit::Closed => CloseReason::of_server_close(code),
+        Exit::Failed(ConnectionError::Timeout) => CloseReason::HeartbeatTimeout,
+        Exit::Failed(ConnectionError::Write(_)) => CloseReason::WriteFailed,
+        Exit::Failed(ConnectionError::WebSocket(_)) => match code {
+            CloseCode::MESSAGE_TOO_BIG => CloseReason::MessageTooBig,
+            CloseCode::PROTOCOL_ERROR | CloseCode::INVALID_PAYLOAD => CloseReason::ProtocolError,
+            _ => CloseReason::Error,
+        },
+    }
+}
+
+/// The payload length of a data message (0 for control frames), as a
+/// counter increment.
+fn payload_len(message: &Message) -> u64 {
+    match message {
+        Message::Text(text) => text.len() as u64,
+        Message::Binary(bytes) => bytes.len() as u64,
+        _ => 0,
+    }
+}
+
 /// Why writing a batch stopped.
 enum WriteError {
     /// A feed or flush did not complete within `write_timeout`.
@@ -452,6 +490,7 @@ async fn write_loop<S>(
     conn: Connection,
     ending: Arc<Ending>,
     write_timeout: Duration,
+    metrics: Arc<Metrics>,
 ) where
     S: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
@@ -467,6 +506,11 @@ async fn write_loop<S>(
         if !taken {
             break;
         }
+        metrics.outbox_depth.observe(batch.len());
+        let (messages, bytes) = batch
+            .iter()
+            .filter(|m| m.is_text() || m.is_binary())
+            .fold((0, 0), |(n, b), m| (n + 1, b + payload_len(m)));
         // Each step must complete within `write_timeout`: a `feed` waits
         // only when tungstenite's write buffer (at most 9 KiB) must drain
         // first, and the flush until all of it is written, so a client
@@ -492,7 +536,10 @@ async fn write_loop<S>(
             batch.shrink_to(KEPT_BATCH_FRAMES);
         }
         match written {
-            Ok(()) => {}
+            Ok(()) => {
+                metrics.messages_sent.inc_by(messages);
+                metrics.bytes_sent.inc_by(bytes);
+            }
             Err(WriteError::Stalled) => {
                 conn.close(
                     CloseCode::SLOW_CONSUMER,
@@ -592,6 +639,7 @@ mod tests {
             conn.clone(),
             Arc::new(Ending::default()),
             WRITE_TIMEOUT,
+            Metrics::new(),
         ));
 
         // A `joined` ten times the budget: the writer takes it and waits
@@ -628,6 +676,7 @@ mod tests {
             conn.clone(),
             Arc::new(Ending::default()),
             WRITE_TIMEOUT,
+            Metrics::new(),
         ));
         // One small frame, far inside the outbox's budget.
         assert_eq!(conn.send(Message::text("x")), Ok(()));

@@ -14,6 +14,7 @@
 //! Data flows one way: socket → connection → component → engine → local
 //! room → outboxes → sockets.
 
+pub mod admin;
 mod budget;
 mod buffers;
 pub mod chat;
@@ -23,6 +24,7 @@ mod connection_id;
 pub mod engine;
 mod handshake;
 mod log_limit;
+pub mod metrics;
 pub mod origin;
 pub mod outbox;
 pub mod server;
@@ -41,10 +43,30 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Serves the chat on `listener` with `settings` until `shutdown` is
-/// cancelled, then waits for the engine's tasks. This is what the binary
-/// runs; tests run it on port 0.
+/// cancelled, then waits for the engine's tasks. Tests run it on port 0.
 pub async fn serve_chat(listener: TcpListener, settings: Settings, shutdown: CancellationToken) {
+    serve(listener, None, settings, shutdown).await;
+}
+
+/// [`serve_chat`], with the admin pages (see [`admin`]) on `admin`. This
+/// is what the binary runs.
+pub async fn serve_chat_with_admin(
+    listener: TcpListener,
+    admin: TcpListener,
+    settings: Settings,
+    shutdown: CancellationToken,
+) {
+    serve(listener, Some(admin), settings, shutdown).await;
+}
+
+async fn serve(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    settings: Settings,
+    shutdown: CancellationToken,
+) {
     let tracker = TaskTracker::new();
+    let metrics = metrics::Metrics::new();
     let engine = match Engine::start(&settings, &shutdown, &tracker) {
         Ok(engine) => engine,
         Err(e) => {
@@ -59,9 +81,17 @@ pub async fn serve_chat(listener: TcpListener, settings: Settings, shutdown: Can
             return;
         }
     };
-    let chat = Chat::new(engine, secret, &settings);
+    if let Some(listener) = admin {
+        let admin = admin::Admin::new(engine.clone(), std::sync::Arc::clone(&metrics));
+        tracker.spawn(admin::probe_engine(
+            std::sync::Arc::clone(&admin),
+            shutdown.clone(),
+        ));
+        tracker.spawn(admin::serve(listener, admin, shutdown.clone()));
+    }
+    let chat = Chat::new(engine, secret, &settings, std::sync::Arc::clone(&metrics));
     let component = OriginCheck::new(chat, &settings.allowed_origins);
-    server::run(listener, settings, component, shutdown).await;
+    server::run(listener, settings, component, shutdown, metrics).await;
     // Connections are closed, so every room has let its members go; what
     // remains stops on `shutdown`.
     tracker.close();

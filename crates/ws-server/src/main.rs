@@ -75,12 +75,24 @@ async fn run(settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let admin = match tokio::net::TcpListener::bind(settings.admin_addr()).await {
+        Ok(admin) => admin,
+        Err(e) => {
+            error!(
+                "cannot listen on {} for the admin port: {e}; set admin_port (DUPLEX_WS_ADMIN_PORT) to a free port",
+                settings.admin_addr()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     let local = listener.local_addr().unwrap_or_else(|_| settings.addr());
+    let admin_local = admin.local_addr().unwrap_or_else(|_| settings.admin_addr());
     info!(
         "ws-server listening on ws://{local}{} (allowed origins: {})",
         settings.path,
         settings.allowed_origins.join(", ")
     );
+    info!("admin port on http://{admin_local} (/healthz, /readyz, /metrics, /stats)");
 
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
@@ -89,7 +101,7 @@ async fn run(settings: Settings) -> ExitCode {
         info!("shutdown requested");
         on_signal.cancel();
     });
-    ws_server::serve_chat(listener, settings, shutdown).await;
+    ws_server::serve_chat_with_admin(listener, admin, settings, shutdown).await;
     ExitCode::SUCCESS
 }
 

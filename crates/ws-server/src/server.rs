@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use crate::component::Component;
 use crate::connection::{self, Context};
 use crate::connection_id;
 use crate::log_limit::{self, LogLimit};
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 
 /// The first wait after a failed `accept()`; it doubles up to
@@ -32,11 +34,15 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// before `accept()`, so excess clients wait in the kernel's backlog instead
 /// of costing memory here. At most `settings.max_connections_per_ip` of
 /// them come from one client address; the excess is answered 429.
+///
+/// Handshakes, frames and closes are counted in `metrics`, whose
+/// `accepting` is set while the loop takes connections.
 pub async fn run<C: Component>(
     listener: TcpListener,
     settings: Settings,
     component: C,
     shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
 ) {
     let component = Arc::new(component);
     let settings = Arc::new(settings);
@@ -49,6 +55,7 @@ pub async fn run<C: Component>(
         shutdown.clone(),
     ));
     let mut backoff = FIRST_ACCEPT_BACKOFF;
+    metrics.accepting.store(true, Ordering::Release);
 
     loop {
         let permit = tokio::select! {
@@ -84,6 +91,7 @@ pub async fn run<C: Component>(
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
             handshake_log: Arc::clone(&handshake_log),
+            metrics: Arc::clone(&metrics),
         };
         // Over its address's limit, a connection gets its 429 at once and
         // gives its share of `max_connections` back first: silent sockets
@@ -100,6 +108,7 @@ pub async fn run<C: Component>(
         });
     }
 
+    metrics.accepting.store(false, Ordering::Release);
     drop(listener);
     tracker.close();
     info!(

@@ -25,6 +25,12 @@ pub struct Settings {
     pub bind: IpAddr,
     /// The TCP port to listen on; 0 lets the system pick one.
     pub port: u16,
+    /// The address of the admin port (health, readiness, metrics, the
+    /// dashboard's figures). Loopback by default: it is for the operator's
+    /// tools, not for the public.
+    pub admin_bind: IpAddr,
+    /// The admin port; 0 lets the system pick one.
+    pub admin_port: u16,
     /// The HTTP path WebSocket upgrades are accepted on; others get 404.
     pub path: String,
     /// Browser origins allowed to connect (`scheme://host[:port]`), or `*`
@@ -175,6 +181,8 @@ impl Default for Settings {
         Self {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 5000,
+            admin_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            admin_port: 5003,
             path: "/ws".to_owned(),
             allowed_origins: vec![
                 "http://localhost:5001".to_owned(),
@@ -320,6 +328,12 @@ impl Settings {
         if !self.path.starts_with('/') {
             return invalid("path must start with '/'");
         }
+        if self.admin_port == self.port && self.port != 0 && self.admin_bind == self.bind {
+            return invalid(&format!(
+                "admin_port must differ from port (both are {}); the admin port serves plain HTTP",
+                self.port
+            ));
+        }
         let positive = [
             ("max_connections", self.max_connections),
             ("max_connections_per_ip", self.max_connections_per_ip),
@@ -381,6 +395,12 @@ impl Settings {
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// The admin port's socket address.
+    #[must_use]
+    pub fn admin_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.admin_bind, self.admin_port)
     }
 }
 

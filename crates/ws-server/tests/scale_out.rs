@@ -297,6 +297,7 @@ impl Process {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ws-server"))
             .env("DUPLEX_WS_PORT", "0")
+            .env("DUPLEX_WS_ADMIN_PORT", "0")
             .env("DUPLEX_WS_ENGINE", "redis")
             .env("DUPLEX_WS_REDIS_URL", redis.url())
             .env("DUPLEX_WS_PRESENCE_TTL", presence_ttl)
@@ -325,6 +326,8 @@ impl Process {
     fn server(&self) -> TestServer {
         TestServer {
             addr: ([127, 0, 0, 1], self.port).into(),
+            // This test does not read the process's admin port.
+            admin: ([127, 0, 0, 1], 0).into(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             task: tokio::spawn(async {}),
             redis: None,

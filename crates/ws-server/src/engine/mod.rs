@@ -206,6 +206,39 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The engine's name, as the settings spell it.
+    #[must_use]
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Self::Memory(_) => EngineKind::Memory,
+            Self::Redis(_) => EngineKind::Redis,
+        }
+    }
+
+    /// Rooms this instance holds now (the `duplex_rooms` gauge).
+    #[must_use]
+    pub fn rooms_held(&self) -> usize {
+        match self {
+            Self::Memory(engine) => engine.room_count(),
+            Self::Redis(engine) => engine.room_count(),
+        }
+    }
+
+    /// Whether the engine can serve requests: always for memory; for
+    /// Redis, a PING answered in time (its round trip returned) and the
+    /// pub/sub connection up.
+    ///
+    /// # Errors
+    /// [`EngineError::Unavailable`] saying what is down.
+    pub async fn probe(&self) -> Result<Option<std::time::Duration>, EngineError> {
+        match self {
+            Self::Memory(_) => Ok(None),
+            Self::Redis(engine) => engine.probe().await.map(Some),
+        }
+    }
+}
+
 /// One page of the room directory.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Page {

@@ -59,6 +59,8 @@ const FRAME_DEADLINE: Duration = Duration::from_secs(10);
 /// A ws-server running in this process.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The admin port: health, readiness, metrics, stats.
+    pub admin: SocketAddr,
     pub shutdown: CancellationToken,
     pub task: JoinHandle<()>,
     /// The Redis this server's engine uses, kept alive as long as it.
@@ -131,6 +133,49 @@ impl TestServer {
         format!("ws://{}/ws", self.addr)
     }
 
+    /// `GET path` on the admin port: the status and the body.
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = TcpStream::connect(self.admin).await.unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        tokio::time::timeout(FRAME_DEADLINE, tcp.read_to_string(&mut response))
+            .await
+            .expect("the admin port answers in time")
+            .unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {response:?}"));
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// The metrics text, polled until `line` is in it: figures are counted
+    /// just after the events a client sees, so a scrape may come a moment
+    /// early. Fails with the last scrape when the line does not appear.
+    pub async fn metrics_with(&self, line: &str) -> String {
+        let deadline = tokio::time::Instant::now() + FRAME_DEADLINE;
+        loop {
+            let (status, body) = self.admin_get("/metrics").await;
+            assert_eq!(status, 200);
+            if body.lines().any(|l| l == line) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{line:?} never appeared in\n{body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Cancels the server and waits until every connection has finished.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
@@ -160,13 +205,67 @@ pub async fn start_server_with(adjust: impl FnOnce(&mut Settings)) -> TestServer
     adjust(&mut settings);
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let admin_listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let admin = admin_listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(ws_server::serve_chat(listener, settings, shutdown.clone()));
+    let task = tokio::spawn(ws_server::serve_chat_with_admin(
+        listener,
+        admin_listener,
+        settings,
+        shutdown.clone(),
+    ));
     TestServer {
         addr,
+        admin,
         shutdown,
         task,
         redis: None,
+    }
+}
+
+/// Polls `/readyz` until its verdict is `ready` (readiness follows a
+/// probe every second); fails with the last answer after a deadline.
+pub async fn ready_within(server: &TestServer, ready: bool) -> protocol::admin::Readiness {
+    let deadline = tokio::time::Instant::now() + FRAME_DEADLINE;
+    loop {
+        let (status, body) = server.admin_get("/readyz").await;
+        let readiness: protocol::admin::Readiness =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(status == 200, readiness.ready, "{status} {body}");
+        if readiness.ready == ready {
+            return readiness;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readiness never became {ready}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A member of `room` whose socket has a tiny receive buffer and that
+/// reads nothing after its `joined`: what it does not read backs up into
+/// its outbox on the server rather than into kernel buffers.
+pub async fn stalled_member(server: &TestServer, room: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(
+        authorized_request(&server.url(), Some(ORIGIN), None),
+        MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .unwrap();
+    let MaybeTlsStream::Plain(mut stalled) = ws.into_inner() else {
+        panic!("plain TCP expected");
+    };
+    let join = json!({"type": "join", "room": room}).to_string();
+    write_raw_frame(&mut stalled, 0x1, join.as_bytes()).await;
+    loop {
+        let (_, payload) = read_raw_frame(&mut stalled).await;
+        if String::from_utf8_lossy(&payload).contains("\"type\":\"joined\"") {
+            return stalled;
+        }
     }
 }
 

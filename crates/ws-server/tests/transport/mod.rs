@@ -152,6 +152,7 @@ pub async fn start_component<C: Component>(
         settings,
         component,
         shutdown.clone(),
+        ws_server::metrics::Metrics::new(),
     ));
     Server {
         addr,

@@ -18,7 +18,7 @@ mod store;
 mod subscriber;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -46,6 +46,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 const ACK_WAIT: Duration = Duration::from_secs(2);
 /// How long connecting to Redis may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the health probe's PING may take before Redis counts as
+/// unreachable.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Rooms in Redis; a cheap clonable handle.
 #[derive(Debug, Clone)]
@@ -232,6 +235,37 @@ impl RedisEngine {
             id: message.id,
             offset,
         })
+    }
+
+    /// Rooms with members here, each served by its task.
+    #[must_use]
+    pub fn room_count(&self) -> usize {
+        self.inner.rooms().len()
+    }
+
+    /// See [`super::Engine::probe`]: a PING within [`PROBE_TIMEOUT`], and
+    /// the pub/sub connection up.
+    ///
+    /// # Errors
+    /// [`EngineError::Unavailable`] saying which of the two failed.
+    pub async fn probe(&self) -> Result<Duration, EngineError> {
+        let started = tokio::time::Instant::now();
+        match tokio::time::timeout(PROBE_TIMEOUT, self.inner.store.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(EngineError::Unavailable(format!("redis: {e}"))),
+            Err(_) => {
+                return Err(EngineError::Unavailable(format!(
+                    "redis: no answer to PING within {PROBE_TIMEOUT:?}"
+                )));
+            }
+        }
+        let round_trip = started.elapsed();
+        if self.inner.degraded.load(Ordering::Relaxed) {
+            return Err(EngineError::Unavailable(
+                "redis: the pub/sub connection is down".to_owned(),
+            ));
+        }
+        Ok(round_trip)
     }
 
     /// See [`super::Engine::rooms`].

@@ -399,6 +399,14 @@ impl Store {
         }
     }
 
+    /// A round trip to Redis: PING.
+    pub async fn ping(&self) -> RedisResult<()> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.conn.clone())
+            .await
+            .map(drop)
+    }
+
     /// Stores an entry cut around its offset; returns its epoch and offset.
     pub async fn publish(
         &self,

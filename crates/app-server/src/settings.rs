@@ -44,6 +44,10 @@ pub struct Settings {
     /// browser and this server reach the ws-server by different names, as
     /// in Docker.
     pub ws_service_url: String,
+    /// Each ws-server instance's admin port (`http://host:port`, its
+    /// `admin_port`), read for the operator's dashboard. In the
+    /// environment: comma-separated.
+    pub ws_admin_urls: Vec<String>,
     /// The secret shared with the ws-server (its `secret`): it signs the
     /// connection tokens and this server's cookies. No default: the server
     /// does not start without one of at least 32 bytes. Wins over
@@ -112,7 +116,8 @@ impl Settings {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("ws_urls"),
+                    .with_list_parse_key("ws_urls")
+                    .with_list_parse_key("ws_admin_urls"),
             )
             .build()
     }
@@ -143,6 +148,7 @@ impl std::fmt::Debug for Settings {
             .field("ws_url", &self.ws_url)
             .field("ws_urls", &self.ws_urls)
             .field("ws_service_url", &self.ws_service_url)
+            .field("ws_admin_urls", &self.ws_admin_urls)
             .field("secret", &masked(&self.secret))
             .field("secret_file", &self.secret_file)
             .field("api_key", &masked(&self.api_key))
@@ -167,6 +173,7 @@ impl Default for Settings {
             ws_url: "ws://localhost:5000/ws".to_owned(),
             ws_urls: Vec::new(),
             ws_service_url: "ws://127.0.0.1:5000/ws".to_owned(),
+            ws_admin_urls: vec!["http://127.0.0.1:5003".to_owned()],
             secret: String::new(),
             secret_file: None,
             api_key: String::new(),
@@ -195,6 +202,22 @@ pub enum SettingsError {
     /// An entry of `ws_urls` is not an absolute `ws://` or `wss://` URL.
     #[error("each of ws_urls must start with ws:// or wss:// and name a host, got {0:?}")]
     WsUrls(String),
+    /// `ws_service_url` is not an absolute `ws://` or `wss://` URL.
+    #[error("ws_service_url must start with ws:// or wss:// and name a host, got {0:?}")]
+    WsServiceUrl(String),
+    /// An entry of `ws_admin_urls` is not `http://host:port`.
+    #[error(
+        "each of ws_admin_urls must be http://host:port, a ws-server's admin port (its \
+         admin_port, 5003 by default), got {0:?}"
+    )]
+    WsAdminUrls(String),
+    /// Pages served over https would be handed a plain `ws://` URL, which
+    /// browsers refuse as mixed content.
+    #[error(
+        "public_origin is https, so browsers refuse the plain ws:// URL {0:?} (mixed content); \
+         serve the ws-server over TLS and give its wss:// URL (ws_url or ws_urls)"
+    )]
+    MixedContent(String),
     /// No usable secret.
     #[error(
         "secret: {0}; set DUPLEX_APP_SECRET (or DUPLEX_APP_SECRET_FILE, a file holding it) to \
@@ -286,15 +309,8 @@ impl Settings {
     /// As [`Settings::load`].
     pub fn load_from(file: Option<&Path>, env: config::Environment) -> Result<Self, SettingsError> {
         let mut settings: Self = Self::sources(file, env)?.try_deserialize()?;
-        // `DUPLEX_APP_WS_URLS=` splits into one empty entry, and a list
-        // written `a, b` carries spaces: neither is part of a URL.
-        settings.ws_urls = settings
-            .ws_urls
-            .iter()
-            .map(|url| url.trim())
-            .filter(|url| !url.is_empty())
-            .map(str::to_owned)
-            .collect();
+        settings.ws_urls = trimmed(&settings.ws_urls);
+        settings.ws_admin_urls = trimmed(&settings.ws_admin_urls);
         if settings.secret.trim().is_empty()
             && let Some(path) = &settings.secret_file
         {
@@ -317,6 +333,20 @@ impl Settings {
     pub fn check(&self) -> Result<(), SettingsError> {
         self.ws_origin()?;
         self.ws_origins()?;
+        if websocket_origin(&self.ws_service_url).is_none() {
+            return Err(SettingsError::WsServiceUrl(self.ws_service_url.clone()));
+        }
+        if let Some(url) = self.ws_admin_urls.iter().find(|url| !is_admin_url(url)) {
+            return Err(SettingsError::WsAdminUrls(url.clone()));
+        }
+        if self.public_origin.starts_with("https://")
+            && let Some(url) = self
+                .page_ws_urls()
+                .iter()
+                .find(|url| url.starts_with("ws://"))
+        {
+            return Err(SettingsError::MixedContent(url.clone()));
+        }
         self.secret()?;
         self.api_key()?;
         self.public_origin()?;
@@ -411,6 +441,29 @@ impl Settings {
         }
         Ok(origins)
     }
+}
+
+/// A list setting's entries trimmed, empty ones dropped: `X=` splits into
+/// one empty entry, and a list written `a, b` carries spaces.
+fn trimmed(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|url| url.trim())
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether `url` is `http://host[:port]` (a trailing `/` allowed), what
+/// the admin port of a ws-server answers at.
+fn is_admin_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|parsed| {
+        parsed.scheme() == "http"
+            && parsed.host().is_some()
+            && parsed.path() == "/"
+            && parsed.query().is_none()
+            && parsed.fragment().is_none()
+            && parsed.username().is_empty()
+    })
 }
 
 /// The `scheme://host[:port]` of a `ws://` or `wss://` URL, or `None` when
@@ -592,6 +645,7 @@ mod tests {
             None,
             env(&[
                 ("DUPLEX_APP_PUBLIC_ORIGIN", "https://chat.example"),
+                ("DUPLEX_APP_WS_URL", "wss://chat.example/ws"),
                 ("DUPLEX_APP_TOKEN_TTL", "30m"),
                 ("DUPLEX_APP_CLIENT_REQUEST_TIMEOUT", "250ms"),
                 ("DUPLEX_APP_BODY_TIMEOUT", "2s"),

@@ -93,6 +93,7 @@ async fn the_same_cookie_keeps_the_same_user_and_a_tampered_one_gets_a_fresh_use
 async fn cookies_are_secure_when_the_public_origin_is_https() {
     let settings = Settings {
         public_origin: "https://chat.example".into(),
+        ws_url: "wss://chat.example/ws".into(),
         ..settings()
     };
     let app = app_with(&settings, &publisher_down()).await;

@@ -43,6 +43,87 @@ fn without_a_secret_it_says_which_setting_is_missing() {
     assert!(stderr.contains("DUPLEX_APP_SECRET"), "{stderr}");
 }
 
+/// Each bad setting, and what its one line must say.
+const BAD_SETTINGS: &[(&[(&str, &str)], &str)] = &[
+    (&[("DUPLEX_APP_SECRET", "short")], "secret: "),
+    (
+        &[
+            ("DUPLEX_APP_SECRET", ""),
+            ("DUPLEX_APP_SECRET_FILE", "/nonexistent/secret"),
+        ],
+        "secret_file: cannot read /nonexistent/secret",
+    ),
+    (
+        &[("DUPLEX_APP_API_KEY", "short")],
+        "api_key must be at least 32 bytes",
+    ),
+    (&[("DUPLEX_APP_PORT", "lots")], "port"),
+    (
+        &[("DUPLEX_APP_WS_URL", "localhost:5000/ws")],
+        "ws_url must start with ws:// or wss://",
+    ),
+    (
+        &[(
+            "DUPLEX_APP_WS_URLS",
+            "ws://localhost:5000/ws,http://localhost:5002/ws",
+        )],
+        "each of ws_urls must start with ws:// or wss:// and name a host, got \"http://localhost:5002/ws\"",
+    ),
+    (
+        &[("DUPLEX_APP_WS_SERVICE_URL", "http://ws-server:5000/ws")],
+        "ws_service_url must start with ws:// or wss://",
+    ),
+    (
+        &[("DUPLEX_APP_WS_ADMIN_URLS", "127.0.0.1:5003")],
+        "each of ws_admin_urls must be http://host:port",
+    ),
+    (
+        &[("DUPLEX_APP_WS_ADMIN_URLS", "http://127.0.0.1:5003/stats")],
+        "each of ws_admin_urls must be http://host:port",
+    ),
+    (
+        &[("DUPLEX_APP_PUBLIC_ORIGIN", "chat.example")],
+        "public_origin must be http:// or https://",
+    ),
+    (
+        &[("DUPLEX_APP_PUBLIC_ORIGIN", "https://chat.example")],
+        "public_origin is https, so browsers refuse the plain ws:// URL",
+    ),
+    (
+        &[("DUPLEX_APP_TOKEN_TTL", "1s")],
+        "token_ttl must be at least",
+    ),
+    (
+        &[("DUPLEX_APP_KEEP_ALIVE", "0s")],
+        "keep_alive must be longer than zero",
+    ),
+    (
+        &[("DUPLEX_APP_BODY_TIMEOUT", "0s")],
+        "body_timeout must be longer than zero",
+    ),
+];
+
+#[test]
+fn each_bad_setting_is_named_in_one_line_and_nothing_is_printed() {
+    for (env, expected) in BAD_SETTINGS {
+        let out = Command::new(env!("CARGO_BIN_EXE_app-server"))
+            .arg("--print-config")
+            .env_clear()
+            .env("DUPLEX_APP_SECRET", SECRET)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap_or_else(|e| panic!("app-server did not run: {e}"));
+        assert!(!out.status.success(), "{env:?} was accepted: {out:?}");
+        assert!(out.stdout.is_empty(), "{env:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(expected),
+            "{env:?}: expected {expected:?} in {stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{env:?}: {stderr}");
+    }
+}
+
 #[test]
 fn with_json_logs_an_invalid_setting_is_one_json_object() {
     let out = Command::new(env!("CARGO_BIN_EXE_app-server"))

@@ -166,6 +166,31 @@ fn mask_password(url: &str) -> String {
     }
 }
 
+/// Whether `origin` is `*` or an origin as browsers send it in `Origin`
+/// (`http(s)://host[:port]`, the default port left out); if not, why.
+fn check_origin(origin: &str) -> Result<(), &'static str> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let Ok(url) = url::Url::parse(origin) else {
+        return Err("is not an origin");
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("needs an http:// or https:// scheme");
+    }
+    if url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err("has more than scheme, host and port");
+    }
+    if url.origin().ascii_serialization() != origin.trim_end_matches('/').to_ascii_lowercase() {
+        return Err("names its scheme's default port, which browsers leave out");
+    }
+    Ok(())
+}
+
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Settings {}", self.masked())
@@ -327,6 +352,14 @@ impl Settings {
         self.token_secret()?;
         if !self.path.starts_with('/') {
             return invalid("path must start with '/'");
+        }
+        for origin in self.allowed_origins.iter().map(|o| o.trim()) {
+            if let Err(why) = check_origin(origin) {
+                return invalid(&format!(
+                    "allowed_origins: {origin:?} {why}; write each origin as browsers send it, \
+                     scheme://host[:port] (e.g. http://localhost:5001), or * for any"
+                ));
+            }
         }
         if self.admin_port == self.port && self.port != 0 && self.admin_bind == self.bind {
             return invalid(&format!(

@@ -8,8 +8,11 @@
 pub mod api;
 pub mod api_key;
 pub mod body_timeout;
+pub mod dashboard;
 pub mod error;
+pub mod fleet;
 pub mod identity;
+pub mod metrics;
 pub mod operator;
 pub mod pages;
 pub mod public_origin;
@@ -68,13 +71,18 @@ fn build(
     let site = Site::new(&settings).map_err(std::io::Error::other)?;
     let ws_urls = WsUrls::new(&settings).map_err(std::io::Error::other)?;
     let publisher = Publisher::start(settings.ws_service_url.clone(), site.secret.clone());
+    let fleet = fleet::Fleet::start(settings.ws_admin_urls.clone());
+    let metrics = actix_web::web::Data::new(metrics::AppMetrics::new(publisher.clone()));
     // The log line holds the request line, which never carries a token
     // (tokens travel in bodies and headers only), and no header.
     let handle = publisher.clone();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(metrics::record))
             .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
-            .configure(|cfg| routes::configure(cfg, &site, &publisher, &ws_urls))
+            .configure(|cfg| {
+                routes::configure(cfg, &site, &publisher, &ws_urls, &fleet, &metrics);
+            })
     })
     .client_request_timeout(settings.client_request_timeout)
     .client_disconnect_timeout(settings.client_disconnect_timeout)

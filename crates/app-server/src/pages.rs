@@ -67,6 +67,12 @@ pub struct RoomPage<'a> {
     pub token_url: &'a str,
 }
 
+/// `GET /dashboard`: the operator's live dashboard; its script fills it
+/// from `/dashboard/events`.
+#[derive(Debug, Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {}
+
 /// Any error: the status and what went wrong.
 #[derive(Debug, Template)]
 #[template(path = "error.html")]

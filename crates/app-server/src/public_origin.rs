@@ -19,9 +19,10 @@ use crate::error::AppError;
 use crate::site::Site;
 
 /// Paths answered whatever the `Host`: probes (a load balancer's, Docker's)
-/// address the server by its IP address, and the health answer holds
-/// nothing a page could misuse.
-const ANY_HOST_PATHS: [&str; 1] = ["/healthz"];
+/// and Prometheus address the server by its IP address or container name;
+/// the health answers hold nothing a page could misuse, and `/metrics`
+/// needs the API key.
+const ANY_HOST_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// The names of this machine's loopback interface that browsers use
 /// interchangeably in development: `public_origin` naming one allows both.

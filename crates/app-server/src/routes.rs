@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 use crate::api;
 use crate::api_key::require_api_key;
 use crate::body_timeout::read_body_in_time;
+use crate::dashboard;
 use crate::error::AppError;
+use crate::fleet::Fleet;
 use crate::identity;
+use crate::metrics::{self, AppMetrics};
 use crate::operator;
 use crate::pages::{AnnouncePage, IndexPage, RoomPage};
 use crate::public_origin::refuse_misdirected;
@@ -30,9 +33,10 @@ const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Registers every route of the app-server on `cfg`; `site` holds the
 /// checked settings, `publisher` is the service connection to the
-/// ws-server and `ws_urls` the URLs handed to room pages. All are shared
-/// handles, built once for all workers, so that the rotation over
-/// `ws_urls` spans the whole server.
+/// ws-server, `ws_urls` the URLs handed to room pages, `fleet` the poller
+/// of the ws-servers' admin ports (for the dashboard) and `metrics` what
+/// `/metrics` shows. All are shared handles, built once for all workers,
+/// so that the rotation over `ws_urls` spans the whole server.
 ///
 /// Every route but `/healthz` answers only for the public origin's host
 /// (421 otherwise); `/api` needs the API key before anything else; the
@@ -42,9 +46,13 @@ pub fn configure(
     site: &Site,
     publisher: &Publisher,
     ws_urls: &WsUrls,
+    fleet: &Fleet,
+    metrics: &web::Data<AppMetrics>,
 ) {
     let headers = security_headers(ws_urls.origins());
     cfg.app_data(web::Data::new(ws_urls.clone()))
+        .app_data(web::Data::new(fleet.clone()))
+        .app_data(metrics.clone())
         .app_data(web::Data::new(publisher.clone()))
         .app_data(web::Data::new(site.clone()))
         .app_data(
@@ -76,6 +84,8 @@ pub fn configure(
                         .wrap(from_fn(read_body_in_time))
                         .route(web::post().to(operator::sign_out)),
                 )
+                .route("/dashboard", web::get().to(dashboard::page))
+                .route("/dashboard/events", web::get().to(dashboard::events))
                 .route("/rooms/{room}", web::get().to(room))
                 .route("/token", web::get().to(tokens::refresh))
                 .service(
@@ -88,6 +98,12 @@ pub fn configure(
                         .route("/rooms/{room}/messages", web::post().to(api::publish)),
                 )
                 .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .service(
+                    web::resource("/metrics")
+                        .wrap(from_fn(require_api_key))
+                        .route(web::get().to(metrics::scrape)),
+                )
                 .service(actix_files::Files::new("/static", &site.public_dir).prefer_utf8(true))
                 .default_service(web::to(not_found)),
         );
@@ -360,6 +376,23 @@ async fn healthz(publisher: web::Data<Publisher>) -> HttpResponse {
         "disconnected"
     };
     HttpResponse::Ok().json(serde_json::json!({"status": "ok", "ws": ws}))
+}
+
+/// `GET /readyz`: 200 while the service connection to the ws-server is
+/// open (publishing and the room directory work), else 503 with why.
+async fn readyz(publisher: web::Data<Publisher>) -> HttpResponse {
+    let status = publisher.status();
+    if status.connected {
+        HttpResponse::Ok().json(serde_json::json!({"ready": true}))
+    } else {
+        let why = status
+            .last_error
+            .unwrap_or_else(|| "not connected yet".to_owned());
+        HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "ready": false,
+            "reason": format!("the service connection to the ws-server is down: {why}"),
+        }))
+    }
 }
 
 async fn not_found() -> HttpResponse {

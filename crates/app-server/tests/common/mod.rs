@@ -66,8 +66,11 @@ pub async fn app_with(settings: &Settings, publisher: &Publisher) -> impl TestAp
     let site = Site::new(settings).unwrap();
     let ws_urls = app_server::WsUrls::new(settings).unwrap();
     let publisher = publisher.clone();
+    let fleet = app_server::fleet::Fleet::start(settings.ws_admin_urls.clone());
+    let metrics =
+        actix_web::web::Data::new(app_server::metrics::AppMetrics::new(publisher.clone()));
     test::init_service(App::new().configure(move |cfg| {
-        app_server::routes::configure(cfg, &site, &publisher, &ws_urls);
+        app_server::routes::configure(cfg, &site, &publisher, &ws_urls, &fleet, &metrics);
     }))
     .await
 }

@@ -32,6 +32,8 @@ const INSTALL_HINT: &str = "apt-get install -y chromium chromium-driver";
 pub struct Stack {
     pub app_port: u16,
     pub ws_port: u16,
+    /// The ws-server's admin port (health, metrics, the dashboard's stats).
+    pub ws_admin_port: u16,
     ws: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
     app: actix_web::dev::ServerHandle,
 }
@@ -50,6 +52,8 @@ impl Stack {
         let app_port = app_listener.local_addr().unwrap().port();
         let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws_port = ws_listener.local_addr().unwrap().port();
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ws_admin_port = admin_listener.local_addr().unwrap().port();
 
         let ws_url = format!("ws://127.0.0.1:{ws_port}/ws");
         let mut app_settings = app_server::Settings {
@@ -57,6 +61,7 @@ impl Stack {
             public_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public")),
             ws_url: ws_url.clone(),
             ws_service_url: ws_url,
+            ws_admin_urls: vec![format!("http://127.0.0.1:{ws_admin_port}")],
             secret: SECRET.to_owned(),
             api_key: API_KEY.to_owned(),
             public_origin: format!("http://localhost:{app_port}"),
@@ -66,6 +71,7 @@ impl Stack {
         let mut stack = Self {
             app_port,
             ws_port,
+            ws_admin_port,
             ws: None,
             app: {
                 let server = app_server::server(app_listener, app_settings).unwrap();
@@ -74,11 +80,11 @@ impl Stack {
                 handle
             },
         };
-        stack.serve_ws(ws_listener);
+        stack.serve_ws(ws_listener, admin_listener);
         stack
     }
 
-    fn serve_ws(&mut self, listener: tokio::net::TcpListener) {
+    fn serve_ws(&mut self, listener: tokio::net::TcpListener, admin: tokio::net::TcpListener) {
         let settings = ws_server::Settings {
             port: 0,
             allowed_origins: vec![
@@ -89,7 +95,12 @@ impl Stack {
             ..ws_server::Settings::default()
         };
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(ws_server::serve_chat(listener, settings, shutdown.clone()));
+        let task = tokio::spawn(ws_server::serve_chat_with_admin(
+            listener,
+            admin,
+            settings,
+            shutdown.clone(),
+        ));
         self.ws = Some((shutdown, task));
     }
 
@@ -107,7 +118,10 @@ impl Stack {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.ws_port))
             .await
             .unwrap();
-        self.serve_ws(listener);
+        let admin = tokio::net::TcpListener::bind(("127.0.0.1", self.ws_admin_port))
+            .await
+            .unwrap();
+        self.serve_ws(listener, admin);
     }
 
     /// A page URL on the `localhost` origin.
@@ -235,6 +249,79 @@ impl TwoPages {
         self.bob.close().await.unwrap();
         self.stack.stop().await;
     }
+}
+
+/// `GET path` from the app-server on `port` (Host: localhost), with the
+/// API key as a bearer token when `api_key`: the status and the body.
+pub async fn http_get(port: u16, path: &str, api_key: bool) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let auth = if api_key {
+        format!("Authorization: Bearer {API_KEY}\r\n")
+    } else {
+        String::new()
+    };
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\n{auth}Connection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(UI_DEADLINE, tcp.read_to_end(&mut response))
+        .await
+        .expect("the app-server answers in time")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `GET path` until `done` holds for its status and body (figures
+/// follow events by a moment); fails with the last answer after
+/// [`UI_DEADLINE`].
+pub async fn http_get_until(
+    port: u16,
+    path: &str,
+    api_key: bool,
+    done: impl Fn(u16, &str) -> bool,
+) -> (u16, String) {
+    let deadline = tokio::time::Instant::now() + UI_DEADLINE;
+    loop {
+        let (status, body) = http_get(port, path, api_key).await;
+        if done(status, &body) {
+            return (status, body);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "GET {path} never gave what was awaited; last: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Signs `page` in as the operator with the API key.
+pub async fn sign_in_as_operator(page: &Client, stack_origin: &str) {
+    page.goto(&format!("{stack_origin}/operator"))
+        .await
+        .unwrap();
+    type_into(page, "operator-key", API_KEY).await;
+    click(page, "operator-sign-in").await;
+    wait_for(page, "//*[@data-testid='announce-button']").await;
+}
+
+/// Where tests save screenshots: `target/tmp/screenshots/NAME.png`.
+pub fn screenshot_path(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}.png"))
 }
 
 /// Waits until an element matching `xpath` exists on the page.
@@ -372,11 +459,17 @@ impl ScaledStack {
         let app_port = app_listener.local_addr().unwrap().port();
         let mut ws = Vec::new();
         let mut urls = Vec::new();
+        let mut admin_urls = Vec::new();
         for _ in 0..2 {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             urls.push(format!(
                 "ws://127.0.0.1:{}/ws",
                 listener.local_addr().unwrap().port()
+            ));
+            let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            admin_urls.push(format!(
+                "http://127.0.0.1:{}",
+                admin.local_addr().unwrap().port()
             ));
             let settings = ws_server::Settings {
                 port: 0,
@@ -390,7 +483,12 @@ impl ScaledStack {
                 ..ws_server::Settings::default()
             };
             let shutdown = CancellationToken::new();
-            let task = tokio::spawn(ws_server::serve_chat(listener, settings, shutdown.clone()));
+            let task = tokio::spawn(ws_server::serve_chat_with_admin(
+                listener,
+                admin,
+                settings,
+                shutdown.clone(),
+            ));
             ws.push((shutdown, task));
         }
         let app_settings = app_server::Settings {
@@ -399,6 +497,7 @@ impl ScaledStack {
             ws_url: urls[0].clone(),
             ws_urls: urls.clone(),
             ws_service_url: urls[0].clone(),
+            ws_admin_urls: admin_urls,
             secret: SECRET.to_owned(),
             api_key: API_KEY.to_owned(),
             public_origin: format!("http://localhost:{app_port}"),

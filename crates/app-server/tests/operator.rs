@@ -243,3 +243,33 @@ async fn requests_for_another_host_are_misdirected() {
     .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[actix_rt::test]
+async fn the_dashboard_and_its_stream_are_for_operators_only() {
+    let app = app_with(&settings(), &publisher_down()).await;
+    let page = get_from(&app, "/dashboard").await;
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header_of(&page, header::LOCATION), "/operator");
+    let events = get_from(&app, "/dashboard/events").await;
+    assert_eq!(events.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json_body(events).await["error"]["code"], "unauthorized");
+
+    let cookie = operator_cookie(&app).await;
+    let page = call(
+        &app,
+        get_request("/dashboard").insert_header((header::COOKIE, cookie.clone())),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(body(page).await.contains("/static/js/dashboard.js"));
+    let events = call(
+        &app,
+        get_request("/dashboard/events").insert_header((header::COOKIE, cookie)),
+    )
+    .await;
+    assert_eq!(events.status(), StatusCode::OK);
+    assert_eq!(
+        header_of(&events, header::CONTENT_TYPE),
+        "text/event-stream"
+    );
+}

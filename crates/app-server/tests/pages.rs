@@ -159,6 +159,11 @@ async fn static_files_are_served_with_their_types() {
         ("/static/js/chat.js", "text/javascript"),
         ("/static/js/duplex.js", "text/javascript"),
         ("/static/css/app.css", "text/css"),
+        ("/static/js/dashboard.js", "text/javascript"),
+        ("/static/js/dashboard-data.js", "text/javascript"),
+        ("/static/vendor/uplot/uPlot.esm.js", "text/javascript"),
+        ("/static/vendor/uplot/uPlot.min.css", "text/css"),
+        ("/static/css/dashboard.css", "text/css"),
     ] {
         let response = get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");

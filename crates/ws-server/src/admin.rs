@@ -110,7 +110,7 @@ impl Admin {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         match (&*down, &verdict) {
-            (Some(_), None) => info!("ready: the {:?} engine answers", self.engine.kind()),
+            (Some(_), None) => info!("ready: the {} engine answers", engine_name(&self.engine)),
             (None, Some(why)) => warn!("not ready: {why}"),
             _ => {}
         }

@@ -19,6 +19,7 @@ use crate::component::{Component, Connection, ConnectionError, Rejection};
 use crate::engine::{Draft, Engine, EngineError, Join};
 use crate::metrics::Metrics;
 use crate::settings::{JOIN_COST, Settings};
+use crate::untrusted::Untrusted;
 
 /// One connection as the chat knows it: who it is (its token's claims),
 /// the rooms it is in, and its request budget. Set during the handshake and
@@ -153,6 +154,13 @@ impl Chat {
                 };
                 match self.engine.join(join).await {
                     Ok(()) => {
+                        debug!(
+                            "connection {} joined {} as {} (user {})",
+                            conn.id(),
+                            Untrusted(room.as_str()),
+                            Untrusted(claims.name.as_str()),
+                            Untrusted(claims.user.as_str())
+                        );
                         session.rooms().insert(room);
                         None
                     }
@@ -164,6 +172,7 @@ impl Chat {
                     return Some(not_joined(&room, reference));
                 }
                 self.engine.leave(conn.id(), &room).await;
+                debug!("connection {} left {}", conn.id(), Untrusted(room.as_str()));
                 Some(ServerMessage::Left { room, reference })
             }
             ClientMessage::Post { room, text } => {
@@ -328,6 +337,11 @@ impl Component for Chat {
         let rooms = std::mem::take(&mut *session.rooms());
         for room in &rooms {
             self.engine.leave(conn.id(), room).await;
+            debug!(
+                "connection {} left {} (closed)",
+                conn.id(),
+                Untrusted(room.as_str())
+            );
         }
     }
 

@@ -53,6 +53,21 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Every reason.
+    pub const ALL: [Self; 11] = [
+        Self::ClientClosed,
+        Self::Dropped,
+        Self::Shutdown,
+        Self::SlowConsumer,
+        Self::HeartbeatTimeout,
+        Self::RateLimited,
+        Self::MessageTooBig,
+        Self::ProtocolError,
+        Self::WriteFailed,
+        Self::Server,
+        Self::Error,
+    ];
+
     /// The reason for a close the server asked for with `code`.
     #[must_use]
     pub fn of_server_close(code: CloseCode) -> Self {
@@ -83,6 +98,9 @@ impl CloseReason {
         }
     }
 }
+
+/// A status of each refusal reason (0 stands for `other`).
+const REFUSAL_STATUSES: [u16; 10] = [400, 401, 403, 404, 405, 408, 426, 429, 503, 0];
 
 /// The `reason` label of a refused handshake, by the HTTP status it got.
 #[must_use]
@@ -134,10 +152,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Fresh counters.
+    /// Fresh counters, every reason's series among them at zero, so that
+    /// Prometheus sees each from the start.
     #[must_use]
     pub fn new() -> Arc<Self> {
-        Arc::new(Self {
+        let metrics = Arc::new(Self {
             connections_open: Gauge::default(),
             handshakes_accepted: Counter::default(),
             handshakes_refused: Family::default(),
@@ -151,7 +170,18 @@ impl Metrics {
             // 100 µs to about 3 s.
             redis_round_trip: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             accepting: AtomicBool::new(false),
-        })
+        });
+        for status in REFUSAL_STATUSES {
+            let _ = metrics
+                .handshakes_refused
+                .get_or_create(&[("reason", refusal_reason(status))]);
+        }
+        for reason in CloseReason::ALL {
+            let _ = metrics
+                .connections_closed
+                .get_or_create(&[("reason", reason.label())]);
+        }
+        metrics
     }
 
     /// Counts a connection closed for `reason`.
@@ -186,8 +216,7 @@ impl Metrics {
     /// Handshakes refused so far, for every reason.
     #[must_use]
     pub fn handshakes_refused_total(&self) -> u64 {
-        const REASONS: [u16; 10] = [400, 401, 403, 404, 405, 408, 426, 429, 503, 0];
-        REASONS
+        REFUSAL_STATUSES
             .iter()
             .map(|&status| {
                 self.handshakes_refused
@@ -300,24 +329,25 @@ impl DepthHistogram {
             .fetch_add(u64::try_from(depth).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    /// The observations so far and their cumulative buckets, as
-    /// Prometheus wants them.
+    /// The sum and count of the observations so far, and each bucket's
+    /// own count with its upper bound: the encoder makes them cumulative.
     fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut cumulative = 0;
+        let mut count = 0;
         let mut buckets = Vec::with_capacity(DEPTH_BUCKETS + 1);
         for (i, bucket) in self.inner.buckets.iter().enumerate() {
-            cumulative += bucket.load(Ordering::Relaxed);
+            let observed = bucket.load(Ordering::Relaxed);
+            count += observed;
             let bound = if i == DEPTH_BUCKETS {
                 f64::INFINITY
             } else {
                 f64::from(1_u32 << i)
             };
-            buckets.push((bound, cumulative));
+            buckets.push((bound, observed));
         }
         // Counts stay far below 2^53, where f64 is exact.
         #[allow(clippy::cast_precision_loss)]
         let sum = self.inner.sum.load(Ordering::Relaxed) as f64;
-        (sum, cumulative, buckets)
+        (sum, count, buckets)
     }
 }
 
@@ -349,13 +379,15 @@ mod tests {
         let (sum, count, buckets) = histogram.snapshot();
         assert_eq!(count, 8);
         assert!((sum - 14_111.0).abs() < f64::EPSILON);
-        // <=1: 0 and 1; <=2: +2; <=4: +3, 4; <=8: +5; ... <=4096: +4096.
+        // <=1: 0 and 1; (1, 2]: 2; (2, 4]: 3, 4; (4, 8]: 5; (2048, 4096]:
+        // 4096; above: 10 000.
         assert_eq!(buckets[0], (1.0, 2));
-        assert_eq!(buckets[1], (2.0, 3));
-        assert_eq!(buckets[2], (4.0, 5));
-        assert_eq!(buckets[3], (8.0, 6));
-        assert_eq!(buckets[12], (4096.0, 7));
-        assert_eq!(buckets[13], (f64::INFINITY, 8));
+        assert_eq!(buckets[1], (2.0, 1));
+        assert_eq!(buckets[2], (4.0, 2));
+        assert_eq!(buckets[3], (8.0, 1));
+        assert_eq!(buckets[4], (16.0, 0));
+        assert_eq!(buckets[12], (4096.0, 1));
+        assert_eq!(buckets[13], (f64::INFINITY, 1));
     }
 
     #[test]
@@ -364,20 +396,32 @@ mod tests {
         metrics.closed(CloseReason::SlowConsumer);
         metrics.refused(403);
         metrics.outbox_depth.observe(3);
+        metrics.outbox_depth.observe(5);
         let mut text = String::new();
         let encoded = prometheus_client::encoding::text::encode(
             &mut text,
             &metrics.registry(Gauge::default()),
         );
         assert!(encoded.is_ok());
+        let lines: Vec<&str> = text.lines().collect();
         for line in [
             "duplex_connections_closed_total{reason=\"slow_consumer\"} 1",
             "duplex_handshakes_refused_total{reason=\"forbidden\"} 1",
+            // Cumulative, as Prometheus reads them.
+            "duplex_outbox_depth_bucket{le=\"2.0\"} 0",
             "duplex_outbox_depth_bucket{le=\"4.0\"} 1",
+            "duplex_outbox_depth_bucket{le=\"8.0\"} 2",
+            "duplex_outbox_depth_bucket{le=\"+Inf\"} 2",
+            "duplex_outbox_depth_count 2",
+            "duplex_connections_closed_total{reason=\"heartbeat_timeout\"} 0",
+            "duplex_handshakes_refused_total{reason=\"timeout\"} 0",
             "duplex_build_info{version=",
             "duplex_sent_bytes_total 0",
         ] {
-            assert!(text.contains(line), "{line} missing from\n{text}");
+            assert!(
+                lines.iter().any(|l| l.starts_with(line)),
+                "{line} missing from\n{text}"
+            );
         }
     }
 }

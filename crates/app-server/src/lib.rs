@@ -79,7 +79,13 @@ fn build(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(metrics::record))
-            .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+            // Probes ask every few seconds; their lines would drown the
+            // rest (they are still counted in the metrics).
+            .wrap(
+                Logger::new("%a \"%r\" %s %b %Dms")
+                    .exclude("/healthz")
+                    .exclude("/readyz"),
+            )
             .configure(|cfg| {
                 routes::configure(cfg, &site, &publisher, &ws_urls, &fleet, &metrics);
             })

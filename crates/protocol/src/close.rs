@@ -19,6 +19,9 @@ impl CloseCode {
     /// The client kept sending after being refused with `rate_limited`
     /// (`rate_limit_strikes` refusals in a row).
     pub const POLICY_VIOLATION: Self = Self(1008);
+    /// The server could not go on with the connection: writing to it
+    /// failed. The client did nothing wrong.
+    pub const INTERNAL_ERROR: Self = Self(1011);
     /// A frame was larger than the server's `max_frame_bytes`.
     pub const MESSAGE_TOO_BIG: Self = Self(1009);
     /// The client did not read its frames fast enough: its outbox filled up

@@ -35,19 +35,27 @@ use tokio_tungstenite::tungstenite::Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Page};
 use crate::metrics::{CloseReason, Metrics};
 
 /// How often the engine is probed.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
-/// Admin connections served at once; more wait in the backlog. Scrapers and
-/// health checks need few.
+/// Admin connections served at once. One more is closed at once rather
+/// than left in the backlog, so that idle sockets cannot hold health
+/// checks back: they get their answer or a refusal, never a wait.
 const MAX_ADMIN_CONNECTIONS: usize = 32;
 /// How long a client has to send a request's head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one admin connection may stay open, requests and keep-alive
+/// included.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 /// How long `/stats` waits for the room directory before answering
-/// without it.
-const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(1);
+/// without it: well inside the dashboard's 800 ms per instance, so that a
+/// hung Redis shows as "not ready" with its reason, not as unreachable.
+const DIRECTORY_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a room directory read for `/stats` is reused: however many
+/// dashboards and scrapers ask, Redis is read at most once a second.
+const DIRECTORY_REUSE: Duration = Duration::from_secs(1);
 /// Rooms listed in `/stats`.
 const STATS_ROOMS: usize = 100;
 
@@ -62,6 +70,8 @@ pub struct Admin {
     /// The last probe's verdict: `None` when the engine can serve, else
     /// why not. Starts as not probed yet.
     engine_down: Mutex<Option<String>>,
+    /// The last room directory page `/stats` read, and when.
+    directory: Mutex<Option<(Instant, Page)>>,
     instance: String,
     started: Instant,
 }
@@ -77,6 +87,7 @@ impl Admin {
             engine,
             rooms,
             engine_down: Mutex::new(Some("not probed yet".to_owned())),
+            directory: Mutex::new(None),
             instance: uuid::Uuid::now_v7().simple().to_string(),
             started: Instant::now(),
         })
@@ -136,13 +147,38 @@ impl Admin {
         }
     }
 
-    /// The figures the dashboard shows.
-    async fn stats(&self) -> InstanceStats {
+    /// The first page of the room directory, read at most once per
+    /// [`DIRECTORY_REUSE`]; empty when the engine does not answer in time.
+    async fn directory(&self) -> Page {
+        let fresh = |cached: &Option<(Instant, Page)>| {
+            cached
+                .as_ref()
+                .filter(|(read, _)| read.elapsed() < DIRECTORY_REUSE)
+                .map(|(_, page)| page.clone())
+        };
+        if let Some(page) = fresh(
+            &self
+                .directory
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        ) {
+            return page;
+        }
         let page = tokio::time::timeout(DIRECTORY_TIMEOUT, self.engine.rooms(None, STATS_ROOMS))
             .await
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default();
+        *self
+            .directory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), page.clone()));
+        page
+    }
+
+    /// The figures the dashboard shows.
+    async fn stats(&self) -> InstanceStats {
+        let page = self.directory().await;
         let m = &self.metrics;
         InstanceStats {
             instance: self.instance.clone(),
@@ -200,13 +236,6 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, shutdown: Cancellat
     let limit = Arc::new(Semaphore::new(MAX_ADMIN_CONNECTIONS));
     let tracker = TaskTracker::new();
     loop {
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = Arc::clone(&limit).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
         let stream = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -219,6 +248,10 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, shutdown: Cancellat
                     }
                 }
             },
+        };
+        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+            drop(stream);
+            continue;
         };
         let admin = Arc::clone(&admin);
         let shutdown = shutdown.clone();
@@ -233,7 +266,7 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, shutdown: Cancellat
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 () = shutdown.cancelled() => {}
-                _ = connection => {}
+                _ = tokio::time::timeout(CONNECTION_DEADLINE, connection) => {}
             }
             drop(permit);
         });

@@ -37,7 +37,7 @@ use crate::untrusted::{Untrusted, untrusted_bytes};
 /// The close code after a failed write (1011, internal error), should the
 /// close frame still get through: the server could not deliver, and the
 /// client did nothing wrong.
-const WRITE_FAILED: CloseCode = CloseCode(1011);
+const WRITE_FAILED: CloseCode = CloseCode::INTERNAL_ERROR;
 
 /// How long the server waits, after deciding to close, for its close frame
 /// to be written and for the client to answer it. Reading until the client
@@ -111,7 +111,7 @@ pub(crate) async fn serve<C: Component>(
         upgraded.origin.as_deref().unwrap_or("none")
     );
     cx.metrics.handshakes_accepted.inc();
-    cx.metrics.connections_open.inc();
+    let _open = Open::count(Arc::clone(&cx.metrics));
 
     let (sink, mut stream) = ws.split();
     let (outbox, outbox_rx) = outbox(cx.settings.outbox_capacity, cx.settings.outbox_max_bytes);
@@ -165,9 +165,25 @@ pub(crate) async fn serve<C: Component>(
     // client that saw its connection end can open the next one at once.
     drop(slot);
     drop(stream);
-    cx.metrics.connections_open.dec();
     // The reason may quote the client (its close reason).
     info!("connection {id} from {peer} closed: {}", Untrusted(&reason));
+}
+
+/// Counts a connection in `duplex_connections_open` from its upgrade until
+/// dropped, however the task ends (a panic in a callback included).
+struct Open(Arc<Metrics>);
+
+impl Open {
+    fn count(metrics: Arc<Metrics>) -> Self {
+        metrics.connections_open.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connections_open.dec();
+    }
 }
 
 /// What the two halves of a connection tell each other about its end.

@@ -81,17 +81,21 @@ async fn serve(
             return;
         }
     };
+    // The admin port outlives the accept loop: while connections drain,
+    // `/readyz` answers 503 (not accepting) instead of refusing to connect.
+    let admin_stop = CancellationToken::new();
     if let Some(listener) = admin {
         let admin = admin::Admin::new(engine.clone(), std::sync::Arc::clone(&metrics));
         tracker.spawn(admin::probe_engine(
             std::sync::Arc::clone(&admin),
             shutdown.clone(),
         ));
-        tracker.spawn(admin::serve(listener, admin, shutdown.clone()));
+        tracker.spawn(admin::serve(listener, admin, admin_stop.clone()));
     }
     let chat = Chat::new(engine, secret, &settings, std::sync::Arc::clone(&metrics));
     let component = OriginCheck::new(chat, &settings.allowed_origins);
     server::run(listener, settings, component, shutdown, metrics).await;
+    admin_stop.cancel();
     // Connections are closed, so every room has let its members go; what
     // remains stops on `shutdown`.
     tracker.close();

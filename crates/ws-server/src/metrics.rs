@@ -75,7 +75,7 @@ impl CloseReason {
             CloseCode::SLOW_CONSUMER => Self::SlowConsumer,
             CloseCode::POLICY_VIOLATION => Self::RateLimited,
             CloseCode::HEARTBEAT_TIMEOUT => Self::HeartbeatTimeout,
-            CloseCode(1011) => Self::WriteFailed,
+            CloseCode::INTERNAL_ERROR => Self::WriteFailed,
             _ => Self::Server,
         }
     }
@@ -100,7 +100,10 @@ impl CloseReason {
 }
 
 /// A status of each refusal reason (0 stands for `other`).
-const REFUSAL_STATUSES: [u16; 10] = [400, 401, 403, 404, 405, 408, 426, 429, 503, 0];
+const REFUSAL_STATUSES: [u16; 10] = [400, 401, 403, 404, 405, 408, 426, 429, 431, 0];
+
+/// The `operation` label of `duplex_engine_errors_total`.
+const ENGINE_OPERATIONS: [&str; 4] = ["join", "publish", "rooms", "probe"];
 
 /// The `reason` label of a refused handshake, by the HTTP status it got.
 #[must_use]
@@ -114,7 +117,7 @@ pub fn refusal_reason(status: u16) -> &'static str {
         408 => "timeout",
         426 => "upgrade_required",
         429 => "too_many_connections",
-        503 => "unavailable",
+        431 => "header_too_large",
         _ => "other",
     }
 }
@@ -181,6 +184,11 @@ impl Metrics {
                 .connections_closed
                 .get_or_create(&[("reason", reason.label())]);
         }
+        for operation in ENGINE_OPERATIONS {
+            let _ = metrics
+                .engine_errors
+                .get_or_create(&[("operation", operation)]);
+        }
         metrics
     }
 
@@ -200,6 +208,7 @@ impl Metrics {
 
     /// Counts an engine request for `operation` that failed.
     pub fn engine_error(&self, operation: &'static str) {
+        debug_assert!(ENGINE_OPERATIONS.contains(&operation));
         self.engine_errors
             .get_or_create(&[("operation", operation)])
             .inc();

@@ -167,26 +167,29 @@ fn mask_password(url: &str) -> String {
 }
 
 /// Whether `origin` is `*` or an origin as browsers send it in `Origin`
-/// (`http(s)://host[:port]`, the default port left out); if not, why.
-fn check_origin(origin: &str) -> Result<(), &'static str> {
+/// (`http(s)://host[:port]`, the default port left out, an international
+/// name in its ASCII form); if not, why.
+fn check_origin(origin: &str) -> Result<(), String> {
     if origin == "*" {
         return Ok(());
     }
     let Ok(url) = url::Url::parse(origin) else {
-        return Err("is not an origin");
+        return Err("is not an origin".to_owned());
     };
     if !matches!(url.scheme(), "http" | "https") {
-        return Err("needs an http:// or https:// scheme");
+        return Err("needs an http:// or https:// scheme".to_owned());
     }
     if url.path() != "/"
         || url.query().is_some()
         || url.fragment().is_some()
         || !url.username().is_empty()
+        || url.password().is_some()
     {
-        return Err("has more than scheme, host and port");
+        return Err("has more than scheme, host and port".to_owned());
     }
-    if url.origin().ascii_serialization() != origin.trim_end_matches('/').to_ascii_lowercase() {
-        return Err("names its scheme's default port, which browsers leave out");
+    let sent = url.origin().ascii_serialization();
+    if sent != origin.trim_end_matches('/').to_ascii_lowercase() {
+        return Err(format!("is not written as browsers send it: {sent:?}"));
     }
     Ok(())
 }

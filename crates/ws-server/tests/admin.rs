@@ -140,3 +140,18 @@ async fn readiness_follows_the_engines_redis() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn while_connections_drain_the_instance_says_it_is_not_ready() {
+    let server = start_server().await;
+    common::ready_within(&server, true).await;
+    // A client that will not answer the server's close frame keeps the
+    // drain going (up to two seconds).
+    let silent = common::raw_connection(&server).await;
+    server.shutdown.cancel();
+    let draining = common::ready_within(&server, false).await;
+    assert!(!draining.accepting, "{draining:?}");
+    assert!(draining.engine_ok, "{draining:?}");
+    drop(silent);
+    server.stop().await;
+}

@@ -48,7 +48,10 @@ const BAD_SETTINGS: &[(&[(&str, &str)], &str)] = &[
         ],
         "secret_file /nonexistent/secret: cannot read it",
     ),
-    (&[("DUPLEX_WS_PORT", "lots")], "port"),
+    (
+        &[("DUPLEX_WS_PORT", "lots")],
+        "expected an integer for key `port`",
+    ),
     (
         &[("DUPLEX_WS_MAX_CONNECTIONS", "0")],
         "max_connections must be at least 1",
@@ -92,7 +95,7 @@ const BAD_SETTINGS: &[(&[(&str, &str)], &str)] = &[
     ),
     (
         &[("DUPLEX_WS_ALLOWED_ORIGINS", "http://chat.example:80")],
-        "names its scheme's default port",
+        "is not written as browsers send it: \"http://chat.example\"",
     ),
     (
         &[
@@ -101,7 +104,10 @@ const BAD_SETTINGS: &[(&[(&str, &str)], &str)] = &[
         ],
         "redis_url \"http://cache:6379\" is not a Redis URL",
     ),
-    (&[("DUPLEX_WS_ENGINE", "postgres")], "engine"),
+    (
+        &[("DUPLEX_WS_ENGINE", "postgres")],
+        "variant constructor postgres for key `engine`",
+    ),
 ];
 
 #[test]

@@ -135,26 +135,7 @@ impl TestServer {
 
     /// `GET path` on the admin port: the status and the body.
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut tcp = TcpStream::connect(self.admin).await.unwrap();
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        tcp.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        tokio::time::timeout(FRAME_DEADLINE, tcp.read_to_string(&mut response))
-            .await
-            .expect("the admin port answers in time")
-            .unwrap();
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status in {response:?}"));
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        testkit::http::get(self.admin, "localhost", path, &[]).await
     }
 
     /// The metrics text, polled until `line` is in it: figures are counted

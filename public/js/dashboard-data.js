@@ -158,6 +158,8 @@ export class StatsHistory {
   #capacity;
   #gapMs;
   #lastAt = null;
+  /** What the last snapshot gave: returned again for a repeat of it. */
+  #lastView = null;
   // url -> {at, stats} of that instance in the previous snapshot, if it was
   // reachable then: rates are only taken between successive snapshots.
   #previous = new Map();
@@ -182,10 +184,13 @@ export class StatsHistory {
   apply(snapshot) {
     const at = Number(snapshot?.at);
     if (!Number.isFinite(at)) throw new TypeError("a snapshot needs a numeric `at`");
+    // The same round again (a reconnecting page is sent the last one) adds
+    // nothing.
+    if (this.#lastAt !== null && at === this.#lastAt && this.#lastView) return this.#lastView;
     // Time running backwards (the app-server's clock was set back, or
     // another app-server answered a reconnect) would leave uPlot unsorted
     // x values and rates over negative time: start the history again.
-    if (this.#lastAt !== null && at <= this.#lastAt) this.#reset();
+    if (this.#lastAt !== null && at < this.#lastAt) this.#reset();
 
     const instances = (snapshot.instances ?? []).map(({ url, ok, error, stats }) => {
       const sample = ok && stats ? { at, stats } : null;
@@ -210,7 +215,8 @@ export class StatsHistory {
       slowCloses: summedRate(instances, "slow_consumer_closes"),
     });
     this.#lastAt = at;
-    return { at, instances, rooms, moreRooms: more, totals };
+    this.#lastView = { at, instances, rooms, moreRooms: more, totals };
+    return this.#lastView;
   }
 
   /** Appends one point to every series; `sums` holds the summed rates. */
@@ -255,6 +261,7 @@ export class StatsHistory {
     for (const ring of [this.times, this.messagesIn, this.messagesOut, this.slowCloses]) ring.clear();
     this.#previous.clear();
     this.#lastAt = null;
+    this.#lastView = null;
   }
 }
 

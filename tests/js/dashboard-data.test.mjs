@@ -213,6 +213,16 @@ describe("history", () => {
     assert.deepEqual(history.connections.get("a").toArray(), [1, null, 2]);
   });
 
+  test("the same round again (sent to a reconnecting page) adds nothing", () => {
+    const history = new StatsHistory();
+    history.apply({ at: T0, instances: [up("a", { messages_sent: 0 })] });
+    const first = history.apply({ at: T0 + 1_000, instances: [up("a", { messages_sent: 10 })] });
+    const again = history.apply({ at: T0 + 1_000, instances: [up("a", { messages_sent: 10 })] });
+    assert.equal(again.totals.messagesOut, 10);
+    assert.deepEqual(again, first);
+    assert.deepEqual(history.times.toArray(), [T0 / 1000, (T0 + 1_000) / 1000]);
+  });
+
   test("time going backwards starts the history again", () => {
     const history = new StatsHistory();
     history.apply({ at: T0, instances: [up("a", { messages_sent: 1 })] });

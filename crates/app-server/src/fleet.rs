@@ -17,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use protocol::admin::InstanceStats;
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// How often the instances are polled while a dashboard watches.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -60,6 +61,10 @@ struct Shared {
     snapshots: watch::Sender<Arc<Snapshot>>,
     /// Wakes the task when a dashboard starts watching.
     watcher: Notify,
+    /// Cancelled when the server stops: the task ends, and so does every
+    /// event stream, which would otherwise hold the server's graceful
+    /// stop for as long as a dashboard stays open.
+    stop: CancellationToken,
 }
 
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;
@@ -73,6 +78,7 @@ impl Fleet {
         let shared = Arc::new(Shared {
             snapshots,
             watcher: Notify::new(),
+            stop: CancellationToken::new(),
         });
         let client = Client::builder(TokioExecutor::new()).build_http();
         tokio::spawn(poll(Arc::downgrade(&shared), urls, client));
@@ -86,9 +92,23 @@ impl Fleet {
         self.shared.watcher.notify_one();
         receiver
     }
+
+    /// Stops polling for good and ends every watcher's stream (see
+    /// [`Fleet::stopped`]): the server is stopping.
+    pub fn stop(&self) {
+        self.shared.stop.cancel();
+    }
+
+    /// Resolves once [`Fleet::stop`] was called.
+    pub fn stopped(&self) -> WaitForCancellationFutureOwned {
+        self.shared.stop.clone().cancelled_owned()
+    }
 }
 
 async fn poll(shared: Weak<Shared>, urls: Vec<String>, client: HttpClient) {
+    let Some(stop) = shared.upgrade().map(|shared| shared.stop.clone()) else {
+        return;
+    };
     loop {
         {
             let Some(shared) = shared.upgrade() else {
@@ -97,6 +117,7 @@ async fn poll(shared: Weak<Shared>, urls: Vec<String>, client: HttpClient) {
             if shared.snapshots.receiver_count() == 0 {
                 // Woken by the next `watch`; the check above runs again.
                 tokio::select! {
+                    () = stop.cancelled() => return,
                     () = shared.watcher.notified() => {}
                     // Lets the task notice that the last handle is gone.
                     () = tokio::time::sleep(Duration::from_secs(30)) => {}
@@ -115,7 +136,10 @@ async fn poll(shared: Weak<Shared>, urls: Vec<String>, client: HttpClient) {
         };
         shared.snapshots.send_replace(Arc::new(snapshot));
         drop(shared);
-        tokio::time::sleep(POLL_INTERVAL).await;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
     }
 }
 

@@ -32,8 +32,8 @@ use actix_web::{App, HttpServer, dev::Server, middleware::Logger};
 
 /// Builds the HTTP server on an already bound `listener` and starts the
 /// service connection to the ws-server; the caller awaits the returned
-/// [`Server`] (it stops on Ctrl-C and SIGTERM) or stops it through its
-/// handle. Must be called within a Tokio (or actix) runtime.
+/// [`Server`] and stops it through its handle ([`serve`] adds Ctrl-C and
+/// SIGTERM). Must be called within a Tokio (or actix) runtime.
 ///
 /// The server's timeouts come from the settings: `client_request_timeout`
 /// for a request's head, `keep_alive` between requests,
@@ -46,26 +46,56 @@ use actix_web::{App, HttpServer, dev::Server, middleware::Logger};
 /// get is not a WebSocket URL, no valid secret, ...), or the listener cannot
 /// be used.
 pub fn server(listener: std::net::TcpListener, settings: Settings) -> std::io::Result<Server> {
-    build(listener, settings).map(|(server, _)| server)
+    build(listener, settings).map(|(server, _, _)| server)
 }
 
-/// [`server`], run until it stops (Ctrl-C, SIGTERM); then the service
-/// connection is closed with a closing handshake, so that the ws-server
-/// sees the app-server go away rather than a reset. What the binary runs.
+/// [`server`], run until Ctrl-C or SIGTERM. Stopping ends the dashboards'
+/// event streams first (they would hold the graceful stop open), then waits
+/// for requests in flight, then closes the service connection with a
+/// closing handshake, so that the ws-server sees the app-server go away
+/// rather than a reset. What the binary runs.
 ///
 /// # Errors
 /// As [`server`], or when the server fails.
 pub async fn serve(listener: std::net::TcpListener, settings: Settings) -> std::io::Result<()> {
-    let (server, publisher) = build(listener, settings)?;
+    let (server, publisher, fleet) = build(listener, settings)?;
+    let handle = server.handle();
+    let on_signal = tokio::spawn(async move {
+        shutdown_signal().await;
+        log::info!("shutdown requested");
+        fleet.stop();
+        handle.stop(true).await;
+    });
     let stopped = server.await;
+    on_signal.abort();
     publisher.shutdown().await;
     stopped
 }
 
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// How long a graceful stop waits for requests in flight: inside the 10 s
+/// that `docker stop` allows before it kills.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
+
 fn build(
     listener: std::net::TcpListener,
     settings: Settings,
-) -> std::io::Result<(Server, Publisher)> {
+) -> std::io::Result<(Server, Publisher, fleet::Fleet)> {
     // Built once here, outside the worker factory, so that every worker
     // shares one rotation over the URLs and one service connection.
     let site = Site::new(&settings).map_err(std::io::Error::other)?;
@@ -75,10 +105,9 @@ fn build(
     let metrics = actix_web::web::Data::new(metrics::AppMetrics::new(publisher.clone()));
     // The log line holds the request line, which never carries a token
     // (tokens travel in bodies and headers only), and no header.
-    let handle = publisher.clone();
+    let handles = (publisher.clone(), fleet.clone());
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(actix_web::middleware::from_fn(metrics::record))
             // Probes ask every few seconds; their lines would drown the
             // rest (they are still counted in the metrics).
             .wrap(
@@ -93,7 +122,10 @@ fn build(
     .client_request_timeout(settings.client_request_timeout)
     .client_disconnect_timeout(settings.client_disconnect_timeout)
     .keep_alive(settings.keep_alive)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    // `serve` handles the signals, to end the event streams first.
+    .disable_signals()
     .listen(listener)?
     .run();
-    Ok((server, handle))
+    Ok((server, handles.0, handles.1))
 }

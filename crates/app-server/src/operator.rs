@@ -71,9 +71,19 @@ fn session_is_valid(site: &Site, value: &str, now: u64) -> bool {
 /// Whether `request` carries a valid operator session.
 #[must_use]
 pub fn is_operator(request: &HttpRequest, site: &Site) -> bool {
-    request
-        .cookie(OPERATOR_COOKIE)
-        .is_some_and(|cookie| session_is_valid(site, cookie.value(), protocol::token::now_secs()))
+    session_ends(request, site).is_some()
+}
+
+/// When `request`'s operator session ends (Unix seconds), if it carries a
+/// valid one: a long-lived answer, such as the dashboard's event stream,
+/// ends then too.
+#[must_use]
+pub fn session_ends(request: &HttpRequest, site: &Site) -> Option<u64> {
+    let cookie = request.cookie(OPERATOR_COOKIE)?;
+    let value = cookie.value();
+    session_is_valid(site, value, protocol::token::now_secs())
+        .then(|| value.split_once('.')?.0.parse().ok())
+        .flatten()
 }
 
 fn session_cookie(value: String, secure: bool, max_age: time::Duration) -> Cookie<'static> {

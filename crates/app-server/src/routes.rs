@@ -38,8 +38,8 @@ const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(1);
 /// `/metrics` shows. All are shared handles, built once for all workers,
 /// so that the rotation over `ws_urls` spans the whole server.
 ///
-/// Every route but `/healthz` answers only for the public origin's host
-/// (421 otherwise); `/api` needs the API key before anything else; the
+/// Every route but `/healthz`, `/readyz` and `/metrics` answers only for
+/// the public origin's host (421 otherwise); `/api` needs the API key before anything else; the
 /// bodies of forms and API requests must arrive within `body_timeout`.
 pub fn configure(
     cfg: &mut web::ServiceConfig,
@@ -65,6 +65,8 @@ pub fn configure(
             web::scope("")
                 .wrap(headers)
                 .wrap(from_fn(refuse_misdirected))
+                // Outermost: every answer counts, refusals included.
+                .wrap(from_fn(metrics::record))
                 .route("/", web::get().to(index))
                 .route("/join", web::get().to(join))
                 .service(

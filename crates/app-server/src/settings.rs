@@ -463,6 +463,7 @@ fn is_admin_url(url: &str) -> bool {
             && parsed.query().is_none()
             && parsed.fragment().is_none()
             && parsed.username().is_empty()
+            && parsed.password().is_none()
     })
 }
 

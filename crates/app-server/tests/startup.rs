@@ -57,7 +57,10 @@ const BAD_SETTINGS: &[(&[(&str, &str)], &str)] = &[
         &[("DUPLEX_APP_API_KEY", "short")],
         "api_key must be at least 32 bytes",
     ),
-    (&[("DUPLEX_APP_PORT", "lots")], "port"),
+    (
+        &[("DUPLEX_APP_PORT", "lots")],
+        "expected an integer for key `port`",
+    ),
     (
         &[("DUPLEX_APP_WS_URL", "localhost:5000/ws")],
         "ws_url must start with ws:// or wss://",
@@ -79,6 +82,10 @@ const BAD_SETTINGS: &[(&[(&str, &str)], &str)] = &[
     ),
     (
         &[("DUPLEX_APP_WS_ADMIN_URLS", "http://127.0.0.1:5003/stats")],
+        "each of ws_admin_urls must be http://host:port",
+    ),
+    (
+        &[("DUPLEX_APP_WS_ADMIN_URLS", "http://:hunter2@127.0.0.1:5003")],
         "each of ws_admin_urls must be http://host:port",
     ),
     (

@@ -1,9 +1,12 @@
-//! What Duplex's tests and examples share: a `redis-server` of their own.
+//! What Duplex's tests and examples share: a `redis-server` of their own,
+//! and a bare HTTP GET ([`http::get`]).
 //!
 //! Tests talk only to loopback and never depend on a Redis that happens to
 //! be running: each starts its own on a free port, with no persistence, so
 //! a kill loses its data exactly as a restarted empty Redis would. Failing
 //! to start one panics with the line that installs it, as a test should.
+
+pub mod http;
 
 use std::process::Stdio;
 use std::sync::{Mutex, PoisonError};

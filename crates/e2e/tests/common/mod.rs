@@ -254,34 +254,15 @@ impl TwoPages {
 /// `GET path` from the app-server on `port` (Host: localhost), with the
 /// API key as a bearer token when `api_key`: the status and the body.
 pub async fn http_get(port: u16, path: &str, api_key: bool) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let auth = if api_key {
-        format!("Authorization: Bearer {API_KEY}\r\n")
-    } else {
-        String::new()
-    };
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\n{auth}Connection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(UI_DEADLINE, tcp.read_to_end(&mut response))
-        .await
-        .expect("the app-server answers in time")
-        .unwrap();
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let auth = format!("Authorization: Bearer {API_KEY}");
+    let headers: &[&str] = if api_key { &[&auth] } else { &[] };
+    testkit::http::get(
+        ([127, 0, 0, 1], port).into(),
+        &format!("localhost:{port}"),
+        path,
+        headers,
+    )
+    .await
 }
 
 /// Polls `GET path` until `done` holds for its status and body (figures

@@ -5,6 +5,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 
 import {
   HISTORY_POINTS,
@@ -238,4 +239,22 @@ test("durations read as their two largest units", () => {
   assert.equal(formatDuration(3_600 + 5), "1 h");
   assert.equal(formatDuration(302), "5 min 2 s");
   assert.equal(formatDuration(3 * 86_400 + 4 * 3_600 + 59), "3 d 4 h");
+});
+
+// The JSON the app-server's stream sends, pinned on the Rust side by
+// crates/app-server/tests/fleet.rs against the same file.
+test("the stream's own JSON reads as the dashboard expects", () => {
+  const fixture = JSON.parse(
+    readFileSync(new URL("../fixtures/dashboard-snapshot.json", import.meta.url), "utf8"),
+  );
+  const view = new StatsHistory().apply(fixture);
+  assert.equal(view.totals.connections, 3);
+  assert.equal(view.totals.rooms, 1);
+  assert.equal(view.totals.slowConsumerCloses, 1);
+  assert.deepEqual(view.rooms, [{ room: "lobby", members: 2 }]);
+  assert.equal(view.moreRooms, false);
+  const [up, down] = view.instances;
+  assert.equal(up.stats.readiness.engine, "redis");
+  assert.equal(down.ok, false);
+  assert.equal(down.error, "no answer within 800ms");
 });

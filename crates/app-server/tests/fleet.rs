@@ -100,3 +100,49 @@ async fn a_watcher_gets_every_instances_figures_or_why_not() {
     fleet.stop();
     fleet.stopped().await;
 }
+
+/// The dashboard's JavaScript is tested against this file
+/// (`tests/js/dashboard-data.test.mjs`): what the stream sends must match
+/// it, field for field.
+#[test]
+fn a_snapshot_is_sent_as_the_dashboards_fixture_says() {
+    use app_server::fleet::{InstanceView, Snapshot};
+    use protocol::admin::{InstanceStats, Readiness};
+    let fixture: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../tests/fixtures/dashboard-snapshot.json"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stats: InstanceStats = serde_json::from_value(fixture["instances"][0]["stats"].clone())
+        .unwrap_or_else(|e| panic!("the fixture's stats are InstanceStats: {e}"));
+    assert_eq!(
+        stats.readiness,
+        Readiness {
+            ready: true,
+            accepting: true,
+            engine: "redis".to_owned(),
+            engine_ok: true,
+            reason: None,
+        }
+    );
+    let snapshot = Snapshot {
+        at: 1_764_600_000_000,
+        instances: vec![
+            InstanceView {
+                url: "http://127.0.0.1:5003".to_owned(),
+                ok: true,
+                error: None,
+                stats: Some(stats),
+            },
+            InstanceView {
+                url: "http://127.0.0.1:5102".to_owned(),
+                ok: false,
+                error: Some("no answer within 800ms".to_owned()),
+                stats: None,
+            },
+        ],
+    };
+    assert_eq!(
+        serde_json::to_value(&snapshot).unwrap_or_else(|e| panic!("{e}")),
+        fixture
+    );
+}

@@ -8,10 +8,14 @@ use std::sync::Mutex;
 
 use common::{Client, start_server};
 use log::{LevelFilter, Log, Metadata, Record};
+use tokio::sync::Notify;
 
 /// Every line the server logs in this test binary (one test: the logger
 /// is global).
 static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Told of every new line, so that a test awaits the line it expects.
+static LOGGED: Notify = Notify::const_new();
 
 struct Capture;
 
@@ -25,6 +29,7 @@ impl Log for Capture {
             && let Ok(mut lines) = LINES.lock()
         {
             lines.push(format!("{} {}", record.level(), record.args()));
+            LOGGED.notify_waiters();
         }
     }
 
@@ -37,15 +42,18 @@ static CAPTURE: Capture = Capture;
 async fn line_with(parts: &[&str]) -> String {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
+        // Registered before the check, so that no line slips in between.
+        let logged = LOGGED.notified();
+        tokio::pin!(logged);
+        logged.as_mut().enable();
         let lines = LINES.lock().map(|l| l.clone()).unwrap_or_default();
         if let Some(line) = lines.iter().find(|l| parts.iter().all(|p| l.contains(p))) {
             return line.clone();
         }
         assert!(
-            tokio::time::Instant::now() < deadline,
+            tokio::time::timeout_at(deadline, logged).await.is_ok(),
             "no line with {parts:?} in {lines:#?}"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

@@ -5,20 +5,24 @@
 //! computed at scrape time but what the engine holds (rooms) and the
 //! readiness. Hot-path figures (frames and bytes out, the outbox depth) are
 //! added once per written batch, not per frame, so that a busy room costs a
-//! few atomic additions per wake-up of each member's writer.
+//! few atomic additions per wake-up of each member's writer, on counters
+//! striped over the threads ([`striped`]) so that writers on different
+//! threads do not contend for one cache line.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
-use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 use protocol::CloseCode;
+
+mod striped;
+
+pub use striped::{DepthHistogram, StripedCounter};
 
 /// One label, `reason`: its values are this crate's constants, never what
 /// a client sent, so the series stay few.
@@ -135,13 +139,13 @@ pub struct Metrics {
     /// Connections closed, by reason.
     pub connections_closed: Family<Reason, Counter>,
     /// Text and binary messages received.
-    pub messages_received: Counter,
+    pub messages_received: StripedCounter,
     /// Their payload bytes.
-    pub bytes_received: Counter,
+    pub bytes_received: StripedCounter,
     /// Text and binary messages written to sockets.
-    pub messages_sent: Counter,
+    pub messages_sent: StripedCounter,
     /// Their payload bytes.
-    pub bytes_sent: Counter,
+    pub bytes_sent: StripedCounter,
     /// Frames a connection's writer found queued each time it woke.
     pub outbox_depth: DepthHistogram,
     /// Requests the engine could not serve (its store unreachable), by
@@ -164,10 +168,10 @@ impl Metrics {
             handshakes_accepted: Counter::default(),
             handshakes_refused: Family::default(),
             connections_closed: Family::default(),
-            messages_received: Counter::default(),
-            bytes_received: Counter::default(),
-            messages_sent: Counter::default(),
-            bytes_sent: Counter::default(),
+            messages_received: StripedCounter::default(),
+            bytes_received: StripedCounter::default(),
+            messages_sent: StripedCounter::default(),
+            bytes_sent: StripedCounter::default(),
             outbox_depth: DepthHistogram::default(),
             engine_errors: Family::default(),
             // 100 µs to about 3 s.
@@ -307,97 +311,9 @@ impl Metrics {
     }
 }
 
-/// Upper bounds of [`DepthHistogram`]'s buckets: 1, 2, 4, ... 4096 frames.
-const DEPTH_BUCKETS: usize = 13;
-
-/// A histogram of small counts in power-of-two buckets, without a lock:
-/// prometheus-client's own takes a mutex per observation, too much for a
-/// figure every connection's writer records at each wake-up.
-#[derive(Debug, Clone, Default)]
-pub struct DepthHistogram {
-    inner: Arc<DepthInner>,
-}
-
-#[derive(Debug, Default)]
-struct DepthInner {
-    /// Observations per bucket (not cumulative); the last is +Inf.
-    buckets: [AtomicU64; DEPTH_BUCKETS + 1],
-    sum: AtomicU64,
-}
-
-impl DepthHistogram {
-    /// Records one observation of `depth`.
-    pub fn observe(&self, depth: usize) {
-        // Bucket i holds depths in (2^(i-1), 2^i]; 0 and 1 go to the first.
-        let bucket = usize::try_from(depth.max(1).next_power_of_two().trailing_zeros())
-            .unwrap_or(DEPTH_BUCKETS)
-            .min(DEPTH_BUCKETS);
-        self.inner.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .sum
-            .fetch_add(u64::try_from(depth).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-
-    /// The sum and count of the observations so far, and each bucket's
-    /// own count with its upper bound: the encoder makes them cumulative.
-    fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut count = 0;
-        let mut buckets = Vec::with_capacity(DEPTH_BUCKETS + 1);
-        for (i, bucket) in self.inner.buckets.iter().enumerate() {
-            let observed = bucket.load(Ordering::Relaxed);
-            count += observed;
-            let bound = if i == DEPTH_BUCKETS {
-                f64::INFINITY
-            } else {
-                f64::from(1_u32 << i)
-            };
-            buckets.push((bound, observed));
-        }
-        // Counts stay far below 2^53, where f64 is exact.
-        #[allow(clippy::cast_precision_loss)]
-        let sum = self.inner.sum.load(Ordering::Relaxed) as f64;
-        (sum, count, buckets)
-    }
-}
-
-impl TypedMetric for DepthHistogram {
-    const TYPE: MetricType = MetricType::Histogram;
-}
-
-impl EncodeMetric for DepthHistogram {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let (sum, count, buckets) = self.snapshot();
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn depths_land_in_power_of_two_buckets() {
-        let histogram = DepthHistogram::default();
-        for depth in [0, 1, 2, 3, 4, 5, 4096, 10_000] {
-            histogram.observe(depth);
-        }
-        let (sum, count, buckets) = histogram.snapshot();
-        assert_eq!(count, 8);
-        assert!((sum - 14_111.0).abs() < f64::EPSILON);
-        // <=1: 0 and 1; (1, 2]: 2; (2, 4]: 3, 4; (4, 8]: 5; (2048, 4096]:
-        // 4096; above: 10 000.
-        assert_eq!(buckets[0], (1.0, 2));
-        assert_eq!(buckets[1], (2.0, 1));
-        assert_eq!(buckets[2], (4.0, 2));
-        assert_eq!(buckets[3], (8.0, 1));
-        assert_eq!(buckets[4], (16.0, 0));
-        assert_eq!(buckets[12], (4096.0, 1));
-        assert_eq!(buckets[13], (f64::INFINITY, 1));
-    }
 
     #[test]
     fn the_text_format_names_every_metric() {

@@ -1,13 +1,15 @@
 //! Counters for the hot path, striped over the threads that update them.
 //!
 //! Every member's writer adds to the same few figures at each wake-up
-//! (messages and bytes sent, the outbox depth). One atomic per figure would
-//! be one cache line that every worker thread takes in turn: with two
-//! workers, fan-out cost about 3 % more CPU per delivery than without the
-//! metrics. So each figure is split into [`STRIPES`] cache lines, each
-//! thread adds to its own, and a scrape sums them: what `LongAdder` does
-//! in Java. prometheus-client's `Counter` is one atomic, and its
-//! `Histogram` takes a mutex per observation.
+//! (messages and bytes sent, the outbox depth). One atomic per figure is
+//! one cache line that every worker thread takes in turn, once per writer
+//! wake-up: a post to a room of a thousand spreads thousands of such
+//! transfers over the workers. So each figure is split into [`STRIPES`]
+//! cache lines, each thread adds to its own, and a scrape sums them: what
+//! `LongAdder` does in Java. (prometheus-client's `Counter` is one atomic,
+//! and its `Histogram` takes a mutex per observation.) Measured on two
+//! cores, fan-out with the metrics costs the same CPU per delivery as
+//! without them, within the run-to-run noise.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -80,7 +80,11 @@ impl Fleet {
             watcher: Notify::new(),
             stop: CancellationToken::new(),
         });
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        // A connection per request: the admin port serves one request per
+        // connection, and a pooled one could be closed under a request.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build_http();
         tokio::spawn(poll(Arc::downgrade(&shared), urls, client));
         Self { shared }
     }

@@ -46,8 +46,7 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_ADMIN_CONNECTIONS: usize = 32;
 /// How long a client has to send a request's head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long one admin connection may stay open, requests and keep-alive
-/// included.
+/// How long one admin connection (one request) may stay open.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 /// How long `/stats` waits for the room directory before answering
 /// without it: well inside the dashboard's 800 ms per instance, so that a
@@ -70,8 +69,10 @@ pub struct Admin {
     /// The last probe's verdict: `None` when the engine can serve, else
     /// why not. Starts as not probed yet.
     engine_down: Mutex<Option<String>>,
-    /// The last room directory page `/stats` read, and when.
-    directory: Mutex<Option<(Instant, Page)>>,
+    /// The last room directory page `/stats` read, and when. Held across
+    /// the read (at most [`DIRECTORY_TIMEOUT`]), so that concurrent
+    /// requests share one read.
+    directory: tokio::sync::Mutex<Option<(Instant, Page)>>,
     instance: String,
     started: Instant,
 }
@@ -87,7 +88,7 @@ impl Admin {
             engine,
             rooms,
             engine_down: Mutex::new(Some("not probed yet".to_owned())),
-            directory: Mutex::new(None),
+            directory: tokio::sync::Mutex::new(None),
             instance: uuid::Uuid::now_v7().simple().to_string(),
             started: Instant::now(),
         })
@@ -148,32 +149,22 @@ impl Admin {
     }
 
     /// The first page of the room directory, read at most once per
-    /// [`DIRECTORY_REUSE`]; empty when the engine does not answer in time.
+    /// [`DIRECTORY_REUSE`]; empty when the engine does not answer in time
+    /// (and then not kept: the next request tries again).
     async fn directory(&self) -> Page {
-        let fresh = |cached: &Option<(Instant, Page)>| {
-            cached
-                .as_ref()
-                .filter(|(read, _)| read.elapsed() < DIRECTORY_REUSE)
-                .map(|(_, page)| page.clone())
-        };
-        if let Some(page) = fresh(
-            &self
-                .directory
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        ) {
-            return page;
+        let mut cached = self.directory.lock().await;
+        if let Some((read, page)) = &*cached
+            && read.elapsed() < DIRECTORY_REUSE
+        {
+            return page.clone();
         }
-        let page = tokio::time::timeout(DIRECTORY_TIMEOUT, self.engine.rooms(None, STATS_ROOMS))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        *self
-            .directory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), page.clone()));
-        page
+        match tokio::time::timeout(DIRECTORY_TIMEOUT, self.engine.rooms(None, STATS_ROOMS)).await {
+            Ok(Ok(page)) => {
+                *cached = Some((Instant::now(), page.clone()));
+                page
+            }
+            _ => Page::default(),
+        }
     }
 
     /// The figures the dashboard shows.
@@ -260,9 +251,13 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, shutdown: Cancellat
                 let admin = Arc::clone(&admin);
                 async move { Ok::<_, Infallible>(route(&admin, &request).await) }
             });
+            // One request per connection: hyper restarts the head timeout
+            // whenever a kept-alive connection goes idle, so a client that
+            // asks once a second (the dashboard's poller) would race it.
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
+                .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 () = shutdown.cancelled() => {}

@@ -51,9 +51,11 @@ pub fn server(listener: std::net::TcpListener, settings: Settings) -> std::io::R
 
 /// [`server`], run until Ctrl-C or SIGTERM. Stopping ends the dashboards'
 /// event streams first (they would hold the graceful stop open), then waits
-/// for requests in flight, then closes the service connection with a
-/// closing handshake, so that the ws-server sees the app-server go away
-/// rather than a reset. What the binary runs.
+/// for requests in flight (a second signal cuts that short), then closes
+/// the service connection with a closing handshake, so that the ws-server
+/// sees the app-server go away rather than a reset. What the binary runs.
+/// (Stopping a [`server`] through its handle waits for open dashboards'
+/// streams up to the graceful timeout, 3 s.)
 ///
 /// # Errors
 /// As [`server`], or when the server fails.
@@ -64,7 +66,14 @@ pub async fn serve(listener: std::net::TcpListener, settings: Settings) -> std::
         shutdown_signal().await;
         log::info!("shutdown requested");
         fleet.stop();
-        handle.stop(true).await;
+        // A second signal stops at once, without waiting for requests.
+        tokio::select! {
+            () = handle.stop(true) => {}
+            () = shutdown_signal() => {
+                log::info!("stopping now");
+                handle.stop(false).await;
+            }
+        }
     });
     let stopped = server.await;
     on_signal.abort();
@@ -88,9 +97,10 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// How long a graceful stop waits for requests in flight: inside the 10 s
-/// that `docker stop` allows before it kills.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
+/// How long a graceful stop waits for requests in flight: with the service
+/// connection's closing handshake (at most 1 s) inside the 5 s `cargo xtask
+/// dev` allows, and the 10 s `docker stop` allows, before they kill.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 3;
 
 fn build(
     listener: std::net::TcpListener,

@@ -156,10 +156,6 @@ impl Driver {
             .arg("--port=0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            // A group of its own, with the browsers it starts: dropping the
-            // driver ends them all, even when a failing test never closed
-            // its browsers.
-            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
@@ -209,15 +205,56 @@ impl Driver {
 }
 
 impl Drop for Driver {
+    /// Ends chromedriver and every browser it started, even those a failing
+    /// test never closed: they would outlive it, orphaned. (They stay in
+    /// the test's process group, so Ctrl-C on the test run still reaches
+    /// them.)
     fn drop(&mut self) {
-        if let Some(pid) = self.child.id().and_then(|pid| i32::try_from(pid).ok()) {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        if let Some(pid) = self.child.id() {
+            for browser in descendants(pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(browser),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
         }
         let _ = self.child.start_kill();
     }
+}
+
+/// Every process descended from `pid`, read from `/proc`.
+fn descendants(pid: u32) -> Vec<i32> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // `PID (COMMAND) STATE PPID ...`; the command may hold spaces and
+        // parentheses, so fields are counted from the last `)`.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse::<i32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((child, ppid));
+        }
+    }
+    let mut found = vec![i32::try_from(pid).unwrap_or(i32::MAX)];
+    let mut next = 0;
+    while next < found.len() {
+        let parent = found[next];
+        found.extend(
+            parent_of
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(child, _)| *child),
+        );
+        next += 1;
+    }
+    found.split_off(1)
 }
 
 /// Two users in one room, each in their own browser, on the two origins:

@@ -245,6 +245,28 @@ async fn requests_for_another_host_are_misdirected() {
 }
 
 #[actix_rt::test]
+async fn a_dashboards_stream_ends_when_the_server_stops() {
+    let fleet = app_server::fleet::Fleet::start(Vec::new());
+    let app = app_with_fleet(&settings(), &publisher_down(), &fleet).await;
+    let cookie = operator_cookie(&app).await;
+    let events = call(
+        &app,
+        get_request("/dashboard/events").insert_header((header::COOKIE, cookie)),
+    )
+    .await;
+    assert_eq!(events.status(), StatusCode::OK);
+    fleet.stop();
+    // The body ends rather than waiting for the next round forever.
+    let body = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        actix_web::test::read_body(events),
+    )
+    .await
+    .expect("the stream ends");
+    assert!(body.is_empty(), "{body:?}");
+}
+
+#[actix_rt::test]
 async fn the_dashboard_and_its_stream_are_for_operators_only() {
     let app = app_with(&settings(), &publisher_down()).await;
     let page = get_from(&app, "/dashboard").await;

@@ -63,10 +63,20 @@ impl<S> TestApp for S where
 
 /// The app as configured by `settings`, with `publisher`.
 pub async fn app_with(settings: &Settings, publisher: &Publisher) -> impl TestApp + use<> {
+    let fleet = app_server::fleet::Fleet::start(settings.ws_admin_urls.clone());
+    app_with_fleet(settings, publisher, &fleet).await
+}
+
+/// [`app_with`], the dashboard fed by `fleet`.
+pub async fn app_with_fleet(
+    settings: &Settings,
+    publisher: &Publisher,
+    fleet: &app_server::fleet::Fleet,
+) -> impl TestApp + use<> {
     let site = Site::new(settings).unwrap();
     let ws_urls = app_server::WsUrls::new(settings).unwrap();
     let publisher = publisher.clone();
-    let fleet = app_server::fleet::Fleet::start(settings.ws_admin_urls.clone());
+    let fleet = fleet.clone();
     let metrics =
         actix_web::web::Data::new(app_server::metrics::AppMetrics::new(publisher.clone()));
     test::init_service(App::new().configure(move |cfg| {

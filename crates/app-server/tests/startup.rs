@@ -44,7 +44,7 @@ fn without_a_secret_it_says_which_setting_is_missing() {
 }
 
 /// Each bad setting, and what its one line must say.
-const BAD_SETTINGS: &[(&[(&str, &str)], &str)] = &[
+const BAD_SETTINGS: testkit::settings::BadSettings<'static> = &[
     (&[("DUPLEX_APP_SECRET", "short")], "secret: "),
     (
         &[
@@ -112,23 +112,11 @@ const BAD_SETTINGS: &[(&[(&str, &str)], &str)] = &[
 
 #[test]
 fn each_bad_setting_is_named_in_one_line_and_nothing_is_printed() {
-    for (env, expected) in BAD_SETTINGS {
-        let out = Command::new(env!("CARGO_BIN_EXE_app-server"))
-            .arg("--print-config")
-            .env_clear()
-            .env("DUPLEX_APP_SECRET", SECRET)
-            .envs(env.iter().copied())
-            .output()
-            .unwrap_or_else(|e| panic!("app-server did not run: {e}"));
-        assert!(!out.status.success(), "{env:?} was accepted: {out:?}");
-        assert!(out.stdout.is_empty(), "{env:?}: {out:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(expected),
-            "{env:?}: expected {expected:?} in {stderr}"
-        );
-        assert_eq!(stderr.trim().lines().count(), 1, "{env:?}: {stderr}");
-    }
+    testkit::settings::assert_each_refused(
+        env!("CARGO_BIN_EXE_app-server"),
+        &[("DUPLEX_APP_SECRET", SECRET)],
+        BAD_SETTINGS,
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! What Duplex's tests and examples share: a `redis-server` of their own,
-//! and a bare HTTP GET ([`http::get`]).
+//! a bare HTTP GET ([`http::get`]), and the check of a binary's start-up
+//! refusals ([`settings::assert_each_refused`]).
 //!
 //! Tests talk only to loopback and never depend on a Redis that happens to
 //! be running: each starts its own on a free port, with no persistence, so
@@ -7,6 +8,7 @@
 //! to start one panics with the line that installs it, as a test should.
 
 pub mod http;
+pub mod settings;
 
 use std::process::Stdio;
 use std::sync::{Mutex, PoisonError};

@@ -38,7 +38,7 @@ fn the_effective_settings_are_printed_with_secrets_masked() {
 }
 
 /// Each bad setting, and what its one line must say.
-const BAD_SETTINGS: &[(&[(&str, &str)], &str)] = &[
+const BAD_SETTINGS: testkit::settings::BadSettings<'static> = &[
     (&[("DUPLEX_WS_SECRET", "")], "secret: "),
     (&[("DUPLEX_WS_SECRET", "short")], "set DUPLEX_WS_SECRET"),
     (
@@ -112,19 +112,11 @@ const BAD_SETTINGS: &[(&[(&str, &str)], &str)] = &[
 
 #[test]
 fn each_bad_setting_is_named_in_one_line_and_nothing_is_printed() {
-    for (env, expected) in BAD_SETTINGS {
-        let mut with_secret = vec![("DUPLEX_WS_SECRET", SECRET)];
-        with_secret.extend_from_slice(env);
-        let out = ws_server(&with_secret);
-        assert!(!out.status.success(), "{env:?} was accepted: {out:?}");
-        assert!(out.stdout.is_empty(), "{env:?}: {out:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(expected),
-            "{env:?}: expected {expected:?} in {stderr}"
-        );
-        assert_eq!(stderr.trim().lines().count(), 1, "{env:?}: {stderr}");
-    }
+    testkit::settings::assert_each_refused(
+        env!("CARGO_BIN_EXE_ws-server"),
+        &[("DUPLEX_WS_SECRET", SECRET)],
+        BAD_SETTINGS,
+    );
 }
 
 #[test]

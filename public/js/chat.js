@@ -2,19 +2,49 @@
 // Room, name, WebSocket URL, connection token and the URL of fresh tokens
 // come from the body's data attributes, which the server fills in escaped;
 // message text is always inserted as text.
+//
+// What the page owes its readers, beyond showing messages:
+// - the list is a polite live log: new messages are read out once;
+// - it follows new messages only while the reader is at the bottom; a
+//   reader scrolled up stays where they are and gets a "N new messages"
+//   button, and a hidden tab counts unread messages in its title;
+// - the connection state is honest: the member list is marked stale while
+//   the page is not in the room, and a silent server is noticed (see
+//   duplex.js) even when the page only reads.
 
 import { DuplexClient } from "./duplex.js";
 
 const { wsUrl, room, name, token, tokenUrl } = document.body.dataset;
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 
+/** The server's limit on a message, in characters (Unicode scalar values). */
+const MAX_CHARS = 2000;
+/** The counter shows from this many characters on. */
+const COUNTER_FROM = 1800;
+/** How close to the bottom (px) still counts as reading the latest. */
+const NEAR_BOTTOM_PX = 64;
+
 const chatEl = byTestId("chat");
 const statusEl = byTestId("connection-status");
+const logEl = byTestId("message-log");
 const listEl = byTestId("message-list");
-const presenceEl = byTestId("presence-list");
+const earlierButton = byTestId("load-earlier");
+const historyStartEl = byTestId("history-start");
+const newMessagesButton = byTestId("new-messages");
+const bodyEl = chatEl.querySelector(".chat-body");
+const presenceEl = byTestId("presence");
+const presenceListEl = byTestId("presence-list");
+const presenceCountEl = byTestId("presence-count");
+const staleEl = byTestId("presence-stale");
+const membersToggle = byTestId("members-toggle");
+const memberCountEl = byTestId("member-count");
+const leaveLink = byTestId("leave-button");
+const noticeBox = byTestId("notice-box");
 const noticeEl = byTestId("notice");
+const dismissButton = byTestId("dismiss-notice");
 const formEl = byTestId("composer");
 const inputEl = byTestId("message-input");
+const counterEl = byTestId("char-counter");
 
 /** A fresh connection token for this page's user and name. */
 async function refreshToken() {
@@ -26,10 +56,28 @@ async function refreshToken() {
 const client = new DuplexClient(wsUrl, { token, refreshToken: tokenUrl ? refreshToken : null });
 const pendingItems = new Map(); // ref -> <li> of a post not yet stored
 
+// ---- connection state -------------------------------------------------
+
+const STALE_NOTES = {
+  connecting: "Connecting…",
+  reconnecting: "Reconnecting: this list may be out of date.",
+  disconnected: "Not connected: this list may be out of date.",
+  connected: "Joining the room…",
+};
+
+/** Marks the member list live or stale, with a note that says why. */
+function markPresence() {
+  const live = chatEl.dataset.roomState === "joined";
+  presenceEl.dataset.stale = String(!live);
+  staleEl.hidden = live;
+  if (!live) staleEl.textContent = STALE_NOTES[client.state] ?? STALE_NOTES.disconnected;
+}
+
 client.addEventListener("state", ({ detail: state }) => {
   statusEl.textContent = state;
   statusEl.dataset.state = state;
   if (state !== "connected") chatEl.dataset.roomState = "left";
+  markPresence();
 });
 
 // Whether the server has confirmed this page's membership of the room;
@@ -37,37 +85,242 @@ client.addEventListener("state", ({ detail: state }) => {
 client.addEventListener("joined", ({ detail }) => {
   if (detail.room !== room) return;
   chatEl.dataset.roomState = "joined";
+  markPresence();
+  if (noticeBox.dataset.kind === "join") hideNotice();
   if (detail.recovering && !detail.recovered) {
     showNotice("Reconnected, but the server could not replay everything: some messages may be missing.");
   }
+  if (!detail.recovering || !detail.recovered) showEarlier(detail.hasEarlier);
 });
+
+// ---- members ----------------------------------------------------------
 
 client.addEventListener("presence", ({ detail }) => {
   if (detail.room !== room) return;
-  presenceEl.replaceChildren(
-    ...detail.members.map((member) => {
-      const item = document.createElement("li");
-      item.dataset.testid = "member";
-      item.dataset.user = member.user;
-      item.textContent = member.name;
-      if (member.user === client.user) item.classList.add("me");
-      return item;
-    }),
-  );
+  presenceListEl.replaceChildren(...detail.members.map(renderMember));
+  const count = String(detail.members.length);
+  presenceCountEl.textContent = `(${count})`;
+  memberCountEl.textContent = count;
+  const { change } = detail;
+  if (change && change.user !== client.user) {
+    appendItem(renderEvent(`${change.name} ${change.kind === "joined" ? "joined" : "left"}`), { quiet: true });
+  }
+});
+
+function renderMember(member) {
+  const item = document.createElement("li");
+  item.dataset.testid = "member";
+  item.dataset.user = member.user;
+  const dot = document.createElement("span");
+  dot.className = "dot";
+  dot.setAttribute("aria-hidden", "true");
+  const label = document.createElement("span");
+  label.className = "name";
+  label.textContent = member.name;
+  item.append(dot, label);
+  if (member.user === client.user) {
+    item.classList.add("me");
+    item.append(youMarker());
+  }
+  return item;
+}
+
+/** " (you)", for screen readers: sighted readers see the styling. */
+function youMarker() {
+  const you = document.createElement("span");
+  you.className = "visually-hidden";
+  you.dataset.testid = "you";
+  you.textContent = " (you)";
+  return you;
+}
+
+membersToggle.addEventListener("click", () => {
+  const open = membersToggle.getAttribute("aria-expanded") !== "true";
+  membersToggle.setAttribute("aria-expanded", String(open));
+  bodyEl.dataset.membersOpen = String(open);
+});
+
+// ---- messages ---------------------------------------------------------
+
+const dayFormat = new Intl.DateTimeFormat([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+const timeFormat = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+const fullFormat = new Intl.DateTimeFormat([], { dateStyle: "full", timeStyle: "medium" });
+
+/** The local calendar day of `ts`, as a key. */
+function dayOf(ts) {
+  const d = new Date(ts);
+  return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
+}
+
+function renderMessage(message) {
+  const item = document.createElement("li");
+  item.className = "message";
+  item.dataset.testid = "message";
+  item.dataset.id = message.id;
+  item.dataset.offset = String(message.offset);
+  item.dataset.day = dayOf(message.ts);
+  if (message.announcement) item.classList.add("announcement");
+  else if (message.mine) item.classList.add("mine");
+
+  const author = document.createElement("span");
+  author.className = "author";
+  author.textContent = message.name;
+  if (message.mine) author.append(youMarker());
+  if (message.announcement) {
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = "announcement";
+    author.append(" ", badge);
+  }
+
+  const time = document.createElement("time");
+  const when = new Date(message.ts);
+  time.dateTime = when.toISOString();
+  time.title = fullFormat.format(when);
+  time.textContent = timeFormat.format(when);
+
+  const text = document.createElement("p");
+  text.className = "text";
+  text.textContent = message.text;
+
+  item.append(author, time, text);
+  return item;
+}
+
+function renderDivider(ts) {
+  const item = document.createElement("li");
+  item.className = "divider";
+  item.dataset.testid = "day-divider";
+  item.dataset.day = dayOf(ts);
+  const label = document.createElement("span");
+  label.textContent = dayFormat.format(new Date(ts));
+  item.append(label);
+  return item;
+}
+
+function renderEvent(text) {
+  const item = document.createElement("li");
+  item.className = "event";
+  item.dataset.testid = "presence-event";
+  item.textContent = text;
+  return item;
+}
+
+/** The day of the last stored message shown, if any. */
+function lastDay() {
+  // From the end: only the few posts still pending sit below it.
+  for (let item = listEl.lastElementChild; item; item = item.previousElementSibling) {
+    if (item.dataset.testid === "message") return item.dataset.day;
+  }
+  return null;
+}
+
+/** Whether the reader sees the end of the list (or close to it). */
+function nearBottom() {
+  return logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight <= NEAR_BOTTOM_PX;
+}
+
+function scrollToBottom() {
+  logEl.scrollTop = logEl.scrollHeight;
+}
+
+let unseenBelow = 0; // new items below a reader who scrolled up
+let unreadHidden = 0; // messages that arrived while the tab was hidden
+const baseTitle = document.title;
+
+/**
+ * Adds `item` in place (before the posts still pending), keeping the
+ * reader where they are unless they were at the bottom or `follow`.
+ * `quiet` items (joins, leaves) never count as new messages.
+ */
+function appendItem(item, { follow = false, quiet = false } = {}) {
+  const stick = follow || nearBottom();
+  listEl.insertBefore(item, listEl.querySelector(".pending, .failed"));
+  if (stick) {
+    scrollToBottom();
+  } else if (!quiet) {
+    unseenBelow += 1;
+    showNewMessagesButton();
+  }
+}
+
+function showNewMessagesButton() {
+  newMessagesButton.textContent = unseenBelow === 1 ? "1 new message ↓" : `${unseenBelow} new messages ↓`;
+  newMessagesButton.hidden = false;
+}
+
+function clearUnseen() {
+  unseenBelow = 0;
+  newMessagesButton.hidden = true;
+}
+
+newMessagesButton.addEventListener("click", () => {
+  scrollToBottom();
+  clearUnseen();
+  logEl.focus({ preventScroll: true });
+});
+
+logEl.addEventListener("scroll", () => {
+  if (unseenBelow > 0 && nearBottom()) clearUnseen();
+});
+
+function countUnread() {
+  if (!document.hidden) return;
+  unreadHidden += 1;
+  document.title = `(${unreadHidden}) ${baseTitle}`;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  unreadHidden = 0;
+  document.title = baseTitle;
 });
 
 client.addEventListener("message", ({ detail: message }) => {
   if (message.room !== room) return;
   const item = renderMessage(message);
   const pending = message.ref && pendingItems.get(message.ref);
+  const day = lastDay();
   if (pending) {
-    pending.replaceWith(item);
     pendingItems.delete(message.ref);
-  } else {
-    // Keep the posts still waiting below the stored messages.
-    listEl.insertBefore(item, listEl.querySelector(".pending"));
+    if (day !== item.dataset.day) listEl.insertBefore(renderDivider(message.ts), pending);
+    pending.replaceWith(item);
+    return;
   }
-  item.scrollIntoView({ block: "end" });
+  if (day !== item.dataset.day) appendItem(renderDivider(message.ts), { quiet: true });
+  appendItem(item, { follow: message.mine });
+  if (!message.mine) countUnread();
+});
+
+client.addEventListener("earlier", ({ detail }) => {
+  if (detail.room !== room) return;
+  const items = document.createDocumentFragment();
+  let day = null;
+  for (const message of detail.messages) {
+    const item = renderMessage(message);
+    if (item.dataset.day !== day) items.append(renderDivider(message.ts));
+    day = item.dataset.day;
+    items.append(item);
+  }
+  // The day that now begins earlier keeps one divider, at its start.
+  const first = listEl.firstElementChild;
+  if (day !== null && first?.classList.contains("divider") && first.dataset.day === day) first.remove();
+  // Keep what the reader was looking at in place.
+  const fromBottom = logEl.scrollHeight - logEl.scrollTop;
+  listEl.prepend(items);
+  logEl.scrollTop = logEl.scrollHeight - fromBottom;
+  earlierButton.disabled = false;
+  showEarlier(detail.hasEarlier);
+});
+
+/** Offers older messages, or says there are none kept. */
+function showEarlier(hasEarlier) {
+  earlierButton.hidden = !hasEarlier;
+  historyStartEl.hidden = hasEarlier || listEl.querySelector(".message") === null;
+}
+
+earlierButton.addEventListener("click", () => {
+  if (client.loadEarlier(room)) earlierButton.disabled = true;
 });
 
 client.addEventListener("pending", ({ detail }) => {
@@ -79,6 +332,7 @@ client.addEventListener("pending", ({ detail }) => {
   const author = document.createElement("span");
   author.className = "author";
   author.textContent = name;
+  author.append(youMarker());
   const state = document.createElement("span");
   state.className = "delivery";
   state.dataset.testid = "delivery-state";
@@ -89,7 +343,8 @@ client.addEventListener("pending", ({ detail }) => {
   item.append(author, state, text);
   pendingItems.set(detail.ref, item);
   listEl.append(item);
-  item.scrollIntoView({ block: "end" });
+  scrollToBottom();
+  clearUnseen();
 });
 
 client.addEventListener("sent", ({ detail }) => {
@@ -108,54 +363,83 @@ client.addEventListener("failed", ({ detail }) => {
 });
 
 client.addEventListener("error", ({ detail: error }) => {
-  showNotice(`${error.message} (${error.code})`);
+  earlierButton.disabled = false;
+  showNotice(`${error.message} (${error.code})`, error.room ? "join" : "error");
 });
 
-function renderMessage(message) {
-  const item = document.createElement("li");
-  item.className = "message";
-  item.dataset.testid = "message";
-  item.dataset.id = message.id;
-  item.dataset.offset = String(message.offset);
-  if (message.announcement) item.classList.add("announcement");
-  else if (message.mine) item.classList.add("mine");
+// ---- notices ----------------------------------------------------------
 
-  const author = document.createElement("span");
-  author.className = "author";
-  author.textContent = message.name;
-
-  const time = document.createElement("time");
-  const when = new Date(message.ts);
-  time.dateTime = when.toISOString();
-  time.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-
-  const text = document.createElement("p");
-  text.className = "text";
-  text.textContent = message.text;
-
-  item.append(author, time, text);
-  return item;
+/**
+ * Shows `text` until it is dismissed, replaced, or (kind "join") the room
+ * is joined again. The same text is not announced twice.
+ */
+function showNotice(text, kind = "info") {
+  noticeBox.dataset.kind = kind;
+  if (noticeEl.textContent !== text || noticeBox.hidden) noticeEl.textContent = text;
+  noticeBox.hidden = false;
 }
 
-let noticeTimer = null;
-function showNotice(text) {
-  noticeEl.textContent = text;
-  noticeEl.hidden = false;
-  clearTimeout(noticeTimer);
-  noticeTimer = setTimeout(() => {
-    noticeEl.hidden = true;
-  }, 8000);
+function hideNotice() {
+  noticeBox.hidden = true;
+  noticeEl.textContent = "";
+  delete noticeBox.dataset.kind;
 }
+
+dismissButton.addEventListener("click", () => {
+  hideNotice();
+  inputEl.focus();
+});
+
+// ---- composing --------------------------------------------------------
+
+/** Characters as the server counts them: Unicode scalar values. */
+const lengthOf = (text) => [...text].length;
+
+function updateComposer() {
+  // Grow with the text, up to the cap CSS sets.
+  inputEl.style.height = "auto";
+  inputEl.style.height = `${inputEl.scrollHeight}px`;
+  const length = lengthOf(inputEl.value);
+  const over = length > MAX_CHARS;
+  counterEl.hidden = length < COUNTER_FROM;
+  counterEl.textContent = over ? `${length - MAX_CHARS} characters too many` : `${length} / ${MAX_CHARS}`;
+  counterEl.dataset.over = String(over);
+  inputEl.setAttribute("aria-invalid", String(over));
+}
+
+inputEl.addEventListener("input", updateComposer);
+
+inputEl.addEventListener("keydown", (event) => {
+  // Enter sends, Shift+Enter starts a new line; an input method composing
+  // text uses Enter itself.
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    formEl.requestSubmit();
+  }
+});
 
 formEl.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = inputEl.value;
   if (!text.trim()) return;
+  if (lengthOf(text) > MAX_CHARS) {
+    showNotice(`A message holds at most ${MAX_CHARS} characters; this one has ${lengthOf(text)}.`);
+    return;
+  }
   // Accepted even while offline: the client queues it and the list shows
   // it as pending until the server has stored it.
   client.post(room, text);
   inputEl.value = "";
+  updateComposer();
   inputEl.focus();
+});
+
+// ---- leaving ----------------------------------------------------------
+
+leaveLink.addEventListener("click", () => {
+  // Leave now, not when the page goes: the link then opens the start page.
+  client.leave(room);
+  client.close();
 });
 
 // Leaving the page must leave the room at once, not after the server's
@@ -166,6 +450,8 @@ window.addEventListener("pageshow", (event) => {
   if (event.persisted) client.connect();
 });
 
+updateComposer();
+markPresence();
 client.join(room);
 client.connect();
 inputEl.focus();

@@ -13,17 +13,28 @@
 // before a reconnect through options.refreshToken, an async function that
 // returns a fresh one.
 //
+// A server that stops answering is noticed even by a client that sends
+// nothing: the server sends a `ping` frame every `ping_interval_ms` (named
+// in `welcome`), and a client that hears nothing at all for twice that long
+// gives the connection up and reconnects. Browsers hide WebSocket pings
+// from pages, hence a frame of the protocol's own.
+//
 // Events (CustomEvent, payload in `detail`):
 //   "state"    "connecting" | "connected" | "reconnecting" | "disconnected"
-//   "welcome"  {user, name, connectionId}: who the token says this client is
-//   "joined"   {room, members, recovered, recovering, epoch, offset}; also
-//              unasked, with recovered false, when the server lost the
-//              room's history (its Redis restarted empty)
+//   "welcome"  {user, name, connectionId, pingIntervalMs}: who the token
+//              says this client is
+//   "joined"   {room, members, recovered, recovering, epoch, offset,
+//              hasEarlier}; also unasked, with recovered false, when the
+//              server lost the room's history (its Redis restarted empty);
+//              hasEarlier: the room keeps messages older than those shown
+//   "earlier"  {room, messages, hasEarlier}: older messages, oldest first,
+//              answering loadEarlier(room)
 //   "message"  a chat message {id, room, offset, user, name, text, ts,
 //              announcement?, ref?}, each id once, in order; `mine` is true
 //              when `user` is this client's user
-//   "presence" {room, members}: the users present, [{user, name}] sorted
-//              by name
+//   "presence" {room, members, change?}: the users present, [{user, name}]
+//              sorted by name; `change` ({kind: "joined" | "left", user,
+//              name}) when one user came or went, absent after a (re)join
 //   "pending"  {ref, room, text}: a post was accepted by the client
 //   "sent"     {ref, room, id, offset}: the server stored it
 //   "failed"   {ref, room, code, message}: it will not be sent
@@ -43,6 +54,10 @@ const DEFAULT_OPTIONS = {
   // dead without the browser knowing (a half-open TCP connection): drop it
   // and reconnect, which recovers and re-sends.
   ackTimeoutMs: 10_000,
+  // A handshake not answered within this long is given up and retried.
+  openTimeoutMs: 10_000,
+  // How many older messages loadEarlier() asks for (the server allows 100).
+  earlierPageSize: 50,
   rememberIds: 2_000, // message ids kept per room for de-duplication
   // A token expiring within this long is refreshed before a (re)connect.
   tokenMarginMs: 30_000,
@@ -91,7 +106,15 @@ export class DuplexClient extends EventTarget {
   // its token, which is then refreshed before the next one.
   #failedToOpen = false;
   #user = null;
-  // room -> {epoch, offset, joined, members: Map user -> name, seen: Set, seenOrder: []}
+  // The server's ping interval from `welcome`; 0 before it (no watchdog).
+  #pingIntervalMs = 0;
+  // Fires when the server has been silent too long (see the header).
+  #silenceTimer = null;
+  #openTimer = null;
+  // History requests sent and not yet answered: ref -> room.
+  #earlier = new Map();
+  // room -> {epoch, offset, oldest (the lowest offset shown in this epoch),
+  //          hasEarlier, joined, members: Map user -> name, seen: Set, seenOrder: []}
   #rooms = new Map();
   // Joins sent and not yet answered: ref -> room. A join refused for a
   // passing reason (the server's engine unreachable, the server full) is
@@ -117,6 +140,11 @@ export class DuplexClient extends EventTarget {
     return this.#state;
   }
 
+  /** The server's ping interval in ms, as `welcome` said; 0 before it. */
+  get pingIntervalMs() {
+    return this.#pingIntervalMs;
+  }
+
   /** Opens the connection; reconnects by itself until close() is called. */
   connect() {
     // A connection it replaces must not linger, nor its frames count.
@@ -135,6 +163,8 @@ export class DuplexClient extends EventTarget {
     this.#stopped = true;
     clearTimeout(this.#reconnectTimer);
     clearInterval(this.#sweepTimer);
+    clearTimeout(this.#silenceTimer);
+    clearTimeout(this.#openTimer);
     this.#socket?.close(1000, "client closed");
     this.#setState("disconnected");
   }
@@ -145,6 +175,8 @@ export class DuplexClient extends EventTarget {
       this.#rooms.set(room, {
         epoch: null,
         offset: 0,
+        oldest: null,
+        hasEarlier: false,
         joined: false,
         retries: 0,
         members: new Map(),
@@ -159,6 +191,21 @@ export class DuplexClient extends EventTarget {
   leave(room) {
     this.#rooms.delete(room);
     this.#send({ type: "leave", room });
+  }
+
+  /**
+   * Asks for the messages of `room` before the oldest one shown; they come
+   * as an "earlier" event. Returns false when there is nothing to ask for
+   * or no connection to ask on.
+   */
+  loadEarlier(room) {
+    const r = this.#rooms.get(room);
+    if (!r?.joined || !r.hasEarlier || r.oldest === null) return false;
+    const ref = randomRef();
+    const frame = { type: "history", room, before: r.oldest, limit: this.#options.earlierPageSize, ref };
+    if (!this.#send(frame)) return false;
+    this.#earlier.set(ref, { room, epoch: r.epoch });
+    return true;
   }
 
   /**
@@ -245,16 +292,27 @@ export class DuplexClient extends EventTarget {
     }
     this.#socket = socket;
     let opened = false;
+    clearTimeout(this.#openTimer);
+    this.#openTimer = setTimeout(() => {
+      // A server that takes the TCP connection but never answers the
+      // handshake (stopped, or overloaded) must not hold the client.
+      if (this.#socket !== socket || opened) return;
+      this.#giveUp(socket, 4003, "handshake timeout");
+    }, this.#options.openTimeoutMs);
     socket.addEventListener("open", () => {
       if (this.#socket !== socket) return;
       opened = true;
+      clearTimeout(this.#openTimer);
+      this.#expectFrameOn(socket);
       this.#attempt = 0;
       this.#setState("connected");
       for (const room of this.#rooms.keys()) this.#sendJoin(room);
     });
     // Frames from a socket given up on must not change anything.
     socket.addEventListener("message", (event) => {
-      if (this.#socket === socket) this.#receive(event.data);
+      if (this.#socket !== socket) return;
+      this.#expectFrameOn(socket);
+      this.#receive(event.data);
     });
     socket.addEventListener("close", () => {
       if (this.#socket !== socket) return;
@@ -263,10 +321,32 @@ export class DuplexClient extends EventTarget {
     });
   }
 
+  /**
+   * (Re)arms the silence watchdog: the server pings every interval, so
+   * hearing nothing for two of them means the connection is dead even if
+   * the browser has not noticed (a frozen server, a dropped route).
+   */
+  #expectFrameOn(socket) {
+    clearTimeout(this.#silenceTimer);
+    if (this.#pingIntervalMs <= 0) return;
+    this.#silenceTimer = setTimeout(() => {
+      if (this.#socket === socket) this.#giveUp(socket, 4004, "server silent");
+    }, 2 * this.#pingIntervalMs);
+  }
+
+  /** Gives up on `socket`, which seems dead: reconnect at once. */
+  #giveUp(socket, code, reason) {
+    this.#lost();
+    socket.close(code, reason);
+  }
+
   /** The current socket is gone (closed, or given up on): reconnect. */
   #lost() {
     this.#socket = null;
+    clearTimeout(this.#silenceTimer);
+    clearTimeout(this.#openTimer);
     this.#joins.clear();
+    this.#earlier.clear();
     for (const r of this.#rooms.values()) r.joined = false;
     if (!this.#stopped) this.#scheduleReconnect();
   }
@@ -297,10 +377,13 @@ export class DuplexClient extends EventTarget {
     switch (frame.type) {
       case "welcome":
         this.#user = frame.user;
+        this.#pingIntervalMs = Number.isFinite(frame.ping_interval_ms) ? frame.ping_interval_ms : 0;
+        if (this.#socket) this.#expectFrameOn(this.#socket);
         return this.#emit("welcome", {
           user: frame.user,
           name: frame.name,
           connectionId: frame.connection_id,
+          pingIntervalMs: this.#pingIntervalMs,
         });
       case "joined":
         return this.#onJoined(frame);
@@ -311,10 +394,12 @@ export class DuplexClient extends EventTarget {
         return this.#onPresence(frame);
       case "ack":
         return this.#onAck(frame);
+      case "history":
+        return this.#onEarlier(frame);
       case "error":
         return this.#onError(frame);
       default:
-        return; // left, and types newer than this client
+        return; // ping (it has done its work above), left, and types newer than this client
     }
   }
 
@@ -325,10 +410,17 @@ export class DuplexClient extends EventTarget {
     // history was lost, and `recovered` is false.
     this.#joins.delete(frame.ref);
     const recovering = r.epoch !== null;
+    const sameEpoch = r.epoch === frame.epoch;
     r.joined = true;
     r.retries = 0;
     r.epoch = frame.epoch;
     r.offset = frame.offset;
+    if (!frame.recovered || !sameEpoch || r.oldest === null) {
+      // A fresh start in this epoch: what is shown begins with this
+      // history. (A recovery continues what was shown, oldest included.)
+      r.oldest = frame.history.length > 0 ? frame.history[0].offset : frame.offset + 1;
+      r.hasEarlier = frame.has_earlier === true;
+    }
     r.members = new Map(frame.members.map((m) => [m.user, m.name]));
     this.#emit("joined", {
       room: frame.room,
@@ -337,6 +429,7 @@ export class DuplexClient extends EventTarget {
       recovering,
       epoch: frame.epoch,
       offset: frame.offset,
+      hasEarlier: r.hasEarlier,
     });
     this.#emit("presence", { room: frame.room, members: membersOf(r) });
     for (const message of frame.history) this.#deliver(message);
@@ -379,9 +472,33 @@ export class DuplexClient extends EventTarget {
   #onPresence(frame) {
     const r = this.#rooms.get(frame.room);
     if (!r) return;
-    if (frame.type === "member_joined") r.members.set(frame.user, frame.name);
+    const joined = frame.type === "member_joined";
+    if (joined === r.members.has(frame.user)) return; // nothing changed
+    if (joined) r.members.set(frame.user, frame.name);
     else r.members.delete(frame.user);
-    this.#emit("presence", { room: frame.room, members: membersOf(r) });
+    const change = { kind: joined ? "joined" : "left", user: frame.user, name: frame.name };
+    this.#emit("presence", { room: frame.room, members: membersOf(r), change });
+  }
+
+  /** Older messages, answering loadEarlier(). */
+  #onEarlier(frame) {
+    const asked = this.#earlier.get(frame.ref);
+    if (!asked) return;
+    this.#earlier.delete(frame.ref);
+    const r = this.#rooms.get(asked.room);
+    // Of another epoch than the one shown (the room started over since the
+    // request): those offsets mean something else now.
+    if (!r || r.epoch !== asked.epoch || frame.epoch !== r.epoch) return;
+    const messages = frame.messages.filter((m) => m.offset < r.oldest && !r.seen.has(m.id));
+    if (messages.length > 0) r.oldest = messages[0].offset;
+    r.hasEarlier = frame.has_earlier === true && messages.length > 0;
+    // Not remembered for de-duplication: older than anything live, they
+    // cannot come again but through another request, which starts below.
+    this.#emit("earlier", {
+      room: asked.room,
+      messages: messages.map((m) => ({ ...m, mine: this.#isMine(m) })),
+      hasEarlier: r.hasEarlier,
+    });
   }
 
   #onAck(frame) {
@@ -391,6 +508,12 @@ export class DuplexClient extends EventTarget {
   }
 
   #onError(frame) {
+    const earlier = frame.ref && this.#earlier.get(frame.ref);
+    if (earlier) {
+      this.#earlier.delete(frame.ref);
+      this.#emit("error", { code: frame.code, message: frame.message, room: earlier.room });
+      return;
+    }
     const joining = frame.ref && this.#joins.get(frame.ref);
     if (joining) {
       this.#joins.delete(frame.ref);
@@ -422,10 +545,7 @@ export class DuplexClient extends EventTarget {
     const unanswered = [...this.#posts.values()].some(
       (post) => socket && post.sentOn === socket && now - post.sentAt > this.#options.ackTimeoutMs,
     );
-    if (unanswered) {
-      this.#lost();
-      socket.close(4002, "no acknowledgement");
-    }
+    if (unanswered) this.#giveUp(socket, 4002, "no acknowledgement");
     const cutoff = now - this.#options.queueTimeoutMs;
     for (const post of [...this.#posts.values()]) {
       // A post that went out may have been stored; only a reconnect's

@@ -69,7 +69,7 @@ function tokenExpiring(expSecs, user = "u-ada") {
 /** Records every event a client emits, by type. */
 function record(client) {
   const events = [];
-  for (const type of ["state", "welcome", "joined", "message", "presence", "pending", "sent", "failed", "error"]) {
+  for (const type of ["state", "welcome", "joined", "earlier", "message", "presence", "pending", "sent", "failed", "error"]) {
     client.addEventListener(type, (e) => events.push({ type, detail: e.detail }));
   }
   return {
@@ -107,7 +107,14 @@ function joined(room, name, fields = {}) {
   };
 }
 
-const WELCOME = { type: "welcome", protocol: 2, connection_id: 1, user: "u-ada", name: "Ada" };
+const WELCOME = {
+  type: "welcome",
+  protocol: 2,
+  connection_id: 1,
+  user: "u-ada",
+  name: "Ada",
+  ping_interval_ms: 5_000,
+};
 
 /** A client connected and joined to `room` as Ada (user u-ada). */
 function connectedClient(options = {}) {
@@ -272,6 +279,7 @@ describe("recovery", () => {
         recovering: true,
         epoch: "e2",
         offset: 0,
+        hasEarlier: false,
       },
     );
     assert.equal(events.of("message").at(-1).text, "first of the new epoch");
@@ -291,7 +299,12 @@ describe("recovery", () => {
     socket.receive({ type: "member_left", room: "lobby", user: "u-bob", name: "Bob" });
     assert.deepEqual(
       events.of("presence").map((p) => p.members.map((m) => m.name)),
-      [["Ada"], ["Ada", "Bob"], ["Ada", "Bob", "Cy"], ["Ada", "Bob", "Cy"], ["Ada", "Cy"]],
+      [["Ada"], ["Ada", "Bob"], ["Ada", "Bob", "Cy"], ["Ada", "Cy"]],
+    );
+    // Each live change is named, for a page to show; a (re)join names none.
+    assert.deepEqual(
+      events.of("presence").map((p) => p.change && `${p.change.name} ${p.change.kind}`),
+      [undefined, "Bob joined", "Cy joined", "Bob left"],
     );
   });
 });
@@ -460,5 +473,120 @@ describe("sockets given up on", () => {
     mock.timers.tick(4_000);
     socket.receive(message("lobby", 1, { text: "too late" }));
     assert.deepEqual(events.of("message"), []);
+  });
+});
+
+describe("a silent server", () => {
+  test("is given up after twice the ping interval without a frame, then reconnected", () => {
+    const { client, socket } = connectedClient();
+    // Pings keep a reading-only client's connection alive.
+    for (let i = 0; i < 5; i += 1) {
+      mock.timers.tick(5_000);
+      socket.receive({ type: "ping" });
+    }
+    assert.equal(socket.closedWith, null);
+    assert.equal(client.state, "connected");
+    // Then the server goes quiet (frozen, or the route dropped).
+    mock.timers.tick(9_999);
+    assert.equal(socket.closedWith, null);
+    mock.timers.tick(1);
+    assert.equal(socket.closedWith?.code, 4004);
+    assert.equal(client.state, "reconnecting");
+    mock.timers.tick(1_000);
+    assert.equal(ScriptedSocket.all.length, 2);
+  });
+
+  test("any frame counts as a sign of life", () => {
+    const { socket } = connectedClient();
+    for (let offset = 1; offset <= 4; offset += 1) {
+      mock.timers.tick(9_000);
+      socket.receive(message("lobby", offset));
+    }
+    assert.equal(socket.closedWith, null);
+  });
+
+  test("a server that names no interval is not watched", () => {
+    const client = new DuplexClient("ws://test/ws");
+    client.connect();
+    const socket = ScriptedSocket.last();
+    socket.open();
+    socket.receive({ ...WELCOME, ping_interval_ms: undefined });
+    mock.timers.tick(600_000);
+    assert.equal(socket.closedWith, null);
+  });
+
+  test("a handshake never answered is given up and retried", () => {
+    const client = new DuplexClient("ws://test/ws", { openTimeoutMs: 4_000 });
+    client.connect();
+    const socket = ScriptedSocket.last();
+    mock.timers.tick(4_000);
+    assert.equal(socket.closedWith?.code, 4003);
+    assert.equal(client.state, "reconnecting");
+    mock.timers.tick(1_000);
+    assert.equal(ScriptedSocket.all.length, 2);
+  });
+});
+
+describe("earlier messages", () => {
+  /** Ada joined to a room whose join sent offsets 6 and 7 of more. */
+  function joinedWithEarlier() {
+    const client = new DuplexClient("ws://test/ws");
+    const events = record(client);
+    client.join("lobby");
+    client.connect();
+    const socket = ScriptedSocket.last();
+    socket.open();
+    socket.receive(WELCOME);
+    const history = [6, 7].map((offset) => {
+      const { type, ...entry } = message("lobby", offset);
+      return entry;
+    });
+    socket.receive(joined("lobby", "Ada", { offset: 7, history, has_earlier: true }));
+    return { client, events, socket };
+  }
+
+  test("asks for the page before the oldest message shown", () => {
+    const { client, events, socket } = joinedWithEarlier();
+    assert.equal(events.of("joined")[0].hasEarlier, true);
+    assert.equal(client.loadEarlier("lobby"), true);
+    const asked = socket.sent.at(-1);
+    assert.equal(asked.type, "history");
+    assert.equal(asked.before, 6);
+    assert.equal(asked.limit, 50);
+    const older = [4, 5].map((offset) => {
+      const { type, ...entry } = message("lobby", offset);
+      return entry;
+    });
+    socket.receive({ type: "history", room: "lobby", epoch: "e1", messages: older, has_earlier: true, ref: asked.ref });
+    const [earlier] = events.of("earlier");
+    assert.deepEqual(earlier.messages.map((m) => m.offset), [4, 5]);
+    assert.equal(earlier.hasEarlier, true);
+    // The next page starts below those.
+    client.loadEarlier("lobby");
+    assert.equal(socket.sent.at(-1).before, 4);
+  });
+
+  test("stops offering once the start of the kept history is reached", () => {
+    const { client, events, socket } = joinedWithEarlier();
+    client.loadEarlier("lobby");
+    const { ref } = socket.sent.at(-1);
+    socket.receive({ type: "history", room: "lobby", epoch: "e1", messages: [], has_earlier: false, ref });
+    assert.equal(events.of("earlier")[0].hasEarlier, false);
+    assert.equal(client.loadEarlier("lobby"), false);
+  });
+
+  test("an answer from another epoch is dropped: its offsets mean something else", () => {
+    const { client, events, socket } = joinedWithEarlier();
+    client.loadEarlier("lobby");
+    const { ref } = socket.sent.at(-1);
+    const { type, ...entry } = message("lobby", 3);
+    socket.receive({ type: "history", room: "lobby", epoch: "e2", messages: [entry], has_earlier: false, ref });
+    assert.deepEqual(events.of("earlier"), []);
+  });
+
+  test("a join with nothing older offers nothing", () => {
+    const { client, events } = connectedClient();
+    assert.equal(events.of("joined")[0].hasEarlier, false);
+    assert.equal(client.loadEarlier("lobby"), false);
   });
 });

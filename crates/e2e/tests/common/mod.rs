@@ -375,7 +375,8 @@ pub async fn wait_until_joined(page: &Client) {
     wait_for(page, "//*[@data-testid='chat'][@data-room-state='joined']").await;
 }
 
-/// Waits until the presence list shows exactly `names`, in order.
+/// Waits until the presence list shows exactly `names`, in order (the
+/// screen readers' "(you)" aside).
 pub async fn wait_for_members(page: &Client, names: &[&str]) {
     let mut xpath = format!(
         "//*[@data-testid='presence-list'][count(*[@data-testid='member'])={}]",
@@ -383,7 +384,7 @@ pub async fn wait_for_members(page: &Client, names: &[&str]) {
     );
     for (i, name) in names.iter().enumerate() {
         xpath.push_str(&format!(
-            "[*[@data-testid='member'][{}][normalize-space(.)={}]]",
+            "[*[@data-testid='member'][{}][normalize-space(*[@class='name'])={}]]",
             i + 1,
             xpath_literal(name)
         ));

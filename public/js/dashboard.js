@@ -24,9 +24,16 @@ const RETRY_MAX_MS = 30_000;
 const WINDOW_SECONDS = 300;
 const CHART_HEIGHT = 200;
 // Series colours, told apart by colour-blind readers too (Okabe and Ito's
-// palette, less its yellow, too faint on white); each series also gets its
-// own dash, so colour is not the only cue.
-const PALETTE = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000"];
+// palette), one set per colour scheme, each colour at least 3:1 against
+// app.css's panel: on white less the yellow, too faint; on the dark panel
+// less the dark blue and black, with the yellow and white instead. Each
+// series also gets its own dash, so colour is not the only cue.
+const PALETTES = {
+  light: ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000"],
+  dark: ["#56b4e9", "#e69f00", "#009e73", "#cc79a7", "#f0e442", "#d55e00", "#ffffff"],
+};
+const darkScheme = matchMedia("(prefers-color-scheme: dark)");
+const palette = () => PALETTES[darkScheme.matches ? "dark" : "light"];
 const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3]];
 /** Whole-number tick steps for charts of counts (no "0.5 connections"). */
 const WHOLE_STEPS = [1, 2, 5].flatMap((n) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6].map((p) => n * p)).sort((a, b) => a - b);
@@ -260,7 +267,7 @@ const rateValue = (u, v) => formatRate(v);
 function instanceSeries(history) {
   return history.urls.map((url, i) => ({
     label: url,
-    stroke: PALETTE[i % PALETTE.length],
+    stroke: palette()[i % palette().length],
     dash: DASHES[i % DASHES.length],
     width: 2,
     value: countValue,
@@ -302,8 +309,11 @@ for (const [name, chart] of Object.entries(charts)) {
 
 function renderCharts() {
   for (const chart of Object.values(charts)) {
-    const signature = JSON.stringify(statsHistory.urls);
-    if (chart.plot && chart.signature !== signature && chart.series === instanceSeries) {
+    const scheme = darkScheme.matches ? "dark" : "light";
+    const signature = chart.series === instanceSeries ? `${scheme} ${JSON.stringify(statsHistory.urls)}` : scheme;
+    // A plot's colours are fixed when it is built: rebuilt when the instances
+    // or the colour scheme change.
+    if (chart.plot && chart.signature !== signature) {
       chart.plot.destroy();
       chart.plot = null;
     }
@@ -355,6 +365,12 @@ const resizeObserver = new ResizeObserver((entries) => {
 for (const chart of Object.values(charts)) resizeObserver.observe(chart.el);
 
 // ---- lifecycle ----------------------------------------------------------
+
+// The colours follow the system's scheme when it changes (app.css's
+// variables change with it; uPlot's canvas colours are redrawn here).
+darkScheme.addEventListener("change", () => {
+  if (Object.values(charts).some((chart) => chart.plot)) renderCharts();
+});
 
 // A page kept in the back/forward cache must not hold a stream open;
 // coming back reopens it.

@@ -28,8 +28,8 @@ enum Task {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(dev::MAX_SCALE)))]
         scale: u8,
     },
-    /// Run the whole test suite (installs Chromium, Node.js and Redis first
-    /// when it can).
+    /// Run the whole test suite (installs Chromium, Node.js, npm and Redis
+    /// first when it can, and the browser tests' axe-core with `npm ci`).
     Test {
         /// Extra arguments for `cargo test`, e.g. a test name filter.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -93,6 +93,10 @@ fn main() -> ExitCode {
 fn test(extra: &[String]) -> Result<(), String> {
     system::ensure_browser()?;
     system::ensure_node()?;
+    // The browser tests' accessibility checks inject axe-core, which npm
+    // installs from crates/e2e/package-lock.json.
+    system::ensure_npm()?;
+    system::npm_ci_if_stale(&system::root().join("crates/e2e"))?;
     // The ws-server's Redis engine tests start their own redis-server.
     system::ensure_redis()?;
     let mut args = vec!["test", "--workspace"];

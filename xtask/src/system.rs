@@ -97,6 +97,38 @@ pub fn ensure_node() -> Result<(), String> {
     Err("the JavaScript tests need Node.js 20.11 or newer, which is missing; install it with:\n    sudo apt-get install -y nodejs".to_owned())
 }
 
+/// Makes sure npm is installed, which installs the browser tests' axe-core
+/// (crates/e2e/package-lock.json): NodeSource's `nodejs` carries it, Debian's
+/// comes as the separate `npm` package, installed with apt when running as
+/// root, and otherwise this stops with the line to run.
+pub fn ensure_npm() -> Result<(), String> {
+    if on_path("npm") || apt_install("the accessibility tests need npm", &["npm"])? {
+        return Ok(());
+    }
+    Err("the accessibility tests need npm, which is missing; install it with:\n    sudo apt-get install -y npm".to_owned())
+}
+
+/// Runs `npm ci` in `dir` when its `node_modules` is missing or older than
+/// its `package.json` or `package-lock.json` (npm writes
+/// `node_modules/.package-lock.json` at each install), so that what is
+/// installed is exactly what the lockfile pins.
+pub fn npm_ci_if_stale(dir: &Path) -> Result<(), String> {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
+    let wanted = [dir.join("package.json"), dir.join("package-lock.json")]
+        .iter()
+        .filter_map(|path| modified(path))
+        .max();
+    let fresh =
+        matches!((installed, wanted), (Some(installed), Some(wanted)) if installed >= wanted);
+    if fresh {
+        return Ok(());
+    }
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir))
+}
+
 /// Makes sure `redis-server` is installed, which `dev --scale` runs and the
 /// ws-server's Redis engine tests start on free ports: installs Debian's
 /// when running as root with apt, and otherwise stops with the line to run.

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod a11y;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;

@@ -398,7 +398,7 @@ const lengthOf = (text) => [...text].length;
 function updateComposer() {
   // Grow with the text, up to the cap CSS sets.
   inputEl.style.height = "auto";
-  inputEl.style.height = `${inputEl.scrollHeight}px`;
+  if (inputEl.value) inputEl.style.height = `${inputEl.scrollHeight + 2}px`; // + its borders
   const length = lengthOf(inputEl.value);
   const over = length > MAX_CHARS;
   counterEl.hidden = length < COUNTER_FROM;

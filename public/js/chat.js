@@ -245,7 +245,10 @@ function appendItem(item, { follow = false, quiet = false } = {}) {
 }
 
 function showNewMessagesButton() {
-  newMessagesButton.textContent = unseenBelow === 1 ? "1 new message ↓" : `${unseenBelow} new messages ↓`;
+  const arrow = document.createElement("span");
+  arrow.setAttribute("aria-hidden", "true");
+  arrow.textContent = " ↓";
+  newMessagesButton.replaceChildren(unseenBelow === 1 ? "1 new message" : `${unseenBelow} new messages`, arrow);
   newMessagesButton.hidden = false;
 }
 
@@ -402,7 +405,10 @@ function updateComposer() {
   const length = lengthOf(inputEl.value);
   const over = length > MAX_CHARS;
   counterEl.hidden = length < COUNTER_FROM;
-  counterEl.textContent = over ? `${length - MAX_CHARS} characters too many` : `${length} / ${MAX_CHARS}`;
+  const excess = length - MAX_CHARS;
+  counterEl.textContent = over
+    ? `${excess} ${excess === 1 ? "character" : "characters"} too many`
+    : `${length} / ${MAX_CHARS}`;
   counterEl.dataset.over = String(over);
   inputEl.setAttribute("aria-invalid", String(over));
 }

@@ -19,6 +19,10 @@ const MESSAGE_TAG: &str = r#"{"type":"message","#;
 /// Where the empty history sits in an encoded `joined` frame.
 const EMPTY_HISTORY: &str = r#","history":[]"#;
 
+/// The `ping` frame, the same bytes every time: a static string, so a
+/// heartbeat costs no encoding and no allocation.
+pub const PING_FRAME: &str = r#"{"type":"ping"}"#;
+
 /// Where the offset sits in an encoded chat message whose offset is 0.
 const ZERO_OFFSET: &str = r#","offset":0,"#;
 
@@ -194,5 +198,10 @@ mod tests {
             let spliced = head.clone().encode(entries[..n].iter().map(String::as_str));
             assert_eq!(spliced, expected);
         }
+    }
+
+    #[test]
+    fn the_ping_frame_is_what_serde_makes_of_ping() {
+        assert_eq!(PING_FRAME, ServerMessage::Ping.to_json());
     }
 }

@@ -129,7 +129,15 @@ pub enum ServerMessage {
         user: UserId,
         /// The name the connection is shown under.
         name: DisplayName,
+        /// How often the server sends `ping`, in milliseconds. A client that
+        /// has received no frame at all for twice this should take the
+        /// connection for dead, close it and reconnect.
+        #[serde(default)]
+        ping_interval_ms: u64,
     },
+    /// Sent on every heartbeat: a sign of life the page can see, since
+    /// browsers do not show WebSocket pings to pages. Needs no answer.
+    Ping,
     /// The client is now a member of `room`: who is there, and the history
     /// it should show.
     Joined {

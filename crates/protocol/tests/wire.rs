@@ -161,10 +161,12 @@ fn server_messages_have_pinned_json_and_round_trip() {
                 connection_id: 7,
                 user: user("u1"),
                 name: name("Ada"),
+                ping_interval_ms: 25_000,
             },
             json!({"type": "welcome", "protocol": 2, "connection_id": 7, "user": "u1",
-                   "name": "Ada"}),
+                   "name": "Ada", "ping_interval_ms": 25_000}),
         ),
+        (ServerMessage::Ping, json!({"type": "ping"})),
         (
             ServerMessage::Joined {
                 room: room("lobby"),

@@ -5,14 +5,15 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use log::debug;
+use protocol::encoded::PING_FRAME;
 use protocol::token::{self, TOKEN_SUBPROTOCOL_PREFIX, TokenError};
 use protocol::{
     Claims, ClientFrame, ClientMessage, ClientRef, CloseCode, ErrorCode, PROTOCOL_VERSION,
     RoomName, Secret, ServerMessage,
 };
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::http::{Extensions, header};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::budget::{Budget, Verdict};
 use crate::component::{Component, Connection, ConnectionError, Rejection};
@@ -271,6 +272,8 @@ impl Component for Chat {
             connection_id: conn.id(),
             user: session.claims.user.clone(),
             name: session.claims.name.clone(),
+            ping_interval_ms: u64::try_from(self.settings.heartbeat_interval.as_millis())
+                .unwrap_or(u64::MAX),
         });
     }
 
@@ -347,5 +350,11 @@ impl Component for Chat {
 
     async fn on_error(&self, conn: &Connection, error: &ConnectionError) {
         debug!("connection {}: {error}", conn.id());
+    }
+
+    /// `{"type":"ping"}`: browsers cannot see the WebSocket ping, and a
+    /// page that only reads would otherwise not notice a frozen server.
+    fn heartbeat_frame(&self) -> Option<Message> {
+        Some(Message::Text(Utf8Bytes::from_static(PING_FRAME)))
     }
 }

@@ -101,6 +101,15 @@ pub trait Component: Send + Sync + 'static {
         conn: &Connection,
         error: &ConnectionError,
     ) -> impl Future<Output = ()> + Send;
+
+    /// A data frame the server sends to every connection with each
+    /// heartbeat's WebSocket ping, for clients that cannot see WebSocket
+    /// pings (browsers do not show them to pages) yet must notice a server
+    /// gone silent. Called once per tick per connection: return a frame
+    /// encoded once (a cheap clone). None by default.
+    fn heartbeat_frame(&self) -> Option<Message> {
+        None
+    }
 }
 
 /// Why a connection is being closed by the server side.

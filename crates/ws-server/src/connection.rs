@@ -384,6 +384,9 @@ async fn read_loop<C: Component>(stream: &mut Stream, conn: &Connection, cx: &Co
                     return Exit::Failed(ConnectionError::Timeout);
                 }
                 let _ = conn.send(Message::Ping(Bytes::new()));
+                if let Some(frame) = cx.component.heartbeat_frame() {
+                    let _ = conn.send(frame);
+                }
             }
             frame = stream.next() => {
                 last_seen = Instant::now();

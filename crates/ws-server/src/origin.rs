@@ -84,6 +84,10 @@ impl<C: Component> Component for OriginCheck<C> {
     ) -> impl Future<Output = ()> + Send {
         self.inner.on_error(conn, error)
     }
+
+    fn heartbeat_frame(&self) -> Option<Message> {
+        self.inner.heartbeat_frame()
+    }
 }
 
 #[cfg(test)]

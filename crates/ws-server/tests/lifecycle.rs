@@ -43,7 +43,8 @@ async fn the_server_pings_and_clients_that_answer_stay_connected() {
     .await;
     let mut ada = Client::joined(&server, "lobby", "Ada").await;
     let started = Instant::now();
-    // Reading answers each ping; ten pings span twice the timeout.
+    // Reading answers each ping; ten pings span twice the timeout. Each
+    // comes with its `ping` message.
     let mut pings = 0;
     while pings < 10 {
         match tokio::time::timeout(
@@ -53,6 +54,7 @@ async fn the_server_pings_and_clients_that_answer_stay_connected() {
         .await
         {
             Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+            Ok(Some(Ok(Message::Text(text)))) if text.as_str() == PING => {}
             other => panic!("expected pings, got {other:?}"),
         }
     }
@@ -60,6 +62,64 @@ async fn the_server_pings_and_clients_that_answer_stay_connected() {
     assert!(started.elapsed() >= interval * 9, "{:?}", started.elapsed());
     assert!(started.elapsed() >= timeout * 2 - interval);
     ada.post_acked("lobby", "still connected").await;
+}
+
+/// The `ping` message, as on the wire.
+const PING: &str = r#"{"type":"ping"}"#;
+
+#[tokio::test(start_paused = true)]
+async fn welcome_announces_the_ping_interval_in_milliseconds() {
+    let server = start_server_with(|s| s.heartbeat_interval = Duration::from_millis(1500)).await;
+    assert_eq!(Client::connect(&server).await.ping_interval_ms, 1500);
+    assert_eq!(
+        Client::connect_service(&server).await.ping_interval_ms,
+        1500
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_sends_nothing_gets_a_ping_message_every_interval() {
+    // A browser page: the WebSocket pings are answered under it, unseen;
+    // what it can see is the `ping` message, once per interval.
+    let interval = Duration::from_millis(20);
+    let server = start_server_with(|s| {
+        s.heartbeat_interval = interval;
+        s.client_timeout = interval * 100;
+    })
+    .await;
+    let mut page = Client::connect(&server).await;
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            futures_util::StreamExt::next(&mut page.ws),
+        )
+        .await
+        {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                assert_eq!(text.as_str(), PING);
+                seen.push(started.elapsed());
+            }
+            // Bounded in virtual time, which WebSocket pings keep moving.
+            Ok(Some(Ok(Message::Ping(_)))) => assert!(
+                started.elapsed() <= interval * 10,
+                "{} ping messages in ten intervals",
+                seen.len()
+            ),
+            other => panic!("expected ping messages, got {other:?}"),
+        }
+    }
+    // One per interval of virtual time: the n-th at n intervals (give or
+    // take the lag of paused time described above), never faster.
+    for (n, at) in (1_u32..).zip(&seen) {
+        assert!(*at >= interval * n - interval / 2, "ping {n} at {at:?}");
+        assert!(*at <= interval * (n + 2), "ping {n} at {at:?}");
+    }
+    // The sign of life costs the page nothing: it is still connected.
+    page.send_json(serde_json::json!({"type": "join", "room": "lobby"}))
+        .await;
+    assert!(matches!(page.recv().await, ServerMessage::Joined { .. }));
 }
 
 #[tokio::test(start_paused = true)]

@@ -270,6 +270,8 @@ pub struct Client {
     pub name: String,
     /// The user its token names.
     pub user: String,
+    /// The `ping` interval its `welcome` announced.
+    pub ping_interval_ms: u64,
     /// The server's close frame's code, once seen.
     pub closed: Option<Option<u16>>,
 }
@@ -346,6 +348,7 @@ impl Client {
             connection_id: 0,
             name: name.to_owned(),
             user: user.to_owned(),
+            ping_interval_ms: 0,
             closed: None,
         };
         match client.recv().await {
@@ -354,10 +357,12 @@ impl Client {
                 connection_id,
                 user: u,
                 name: n,
+                ping_interval_ms,
             } => {
                 assert_eq!(protocol, protocol::PROTOCOL_VERSION);
                 assert_eq!((u.as_str(), n.as_str()), (user, name));
                 client.connection_id = connection_id;
+                client.ping_interval_ms = ping_interval_ms;
             }
             other => panic!("expected welcome, got {other:?}"),
         }
@@ -383,12 +388,19 @@ impl Client {
             connection_id: 0,
             name: String::new(),
             user: String::new(),
+            ping_interval_ms: 0,
             closed: None,
         };
         match client.recv().await {
-            ServerMessage::Welcome { user, name, .. } => {
+            ServerMessage::Welcome {
+                user,
+                name,
+                ping_interval_ms,
+                ..
+            } => {
                 client.user = user.to_string();
                 client.name = name.to_string();
+                client.ping_interval_ms = ping_interval_ms;
             }
             other => panic!("expected welcome, got {other:?}"),
         }
@@ -486,13 +498,19 @@ impl Client {
         message
     }
 
-    /// The next frame, which must be a protocol message.
+    /// The next frame, which must be a protocol message. Heartbeats (the
+    /// WebSocket ping and the `ping` message) are skipped: tests of them
+    /// read [`Client::ws`].
     pub async fn recv(&mut self) -> ServerMessage {
         loop {
             match self.next_frame().await {
                 Message::Text(text) => {
-                    return serde_json::from_str(&text)
-                        .unwrap_or_else(|e| panic!("bad server frame {text}: {e}"));
+                    match serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("bad server frame {text}: {e}"))
+                    {
+                        ServerMessage::Ping => {}
+                        message => return message,
+                    }
                 }
                 Message::Ping(_) | Message::Pong(_) => {}
                 other => panic!("expected a text frame, got {other:?}"),
@@ -540,14 +558,16 @@ impl Client {
         }
     }
 
-    /// The next protocol message, or `None` once the server closed the
-    /// connection (its close frame is kept for [`Client::close_code`]).
+    /// The next protocol message but heartbeats, or `None` once the server
+    /// closed the connection (its close frame is kept for
+    /// [`Client::close_code`]).
     pub async fn ws_next(&mut self) -> Option<ServerMessage> {
         loop {
             match self.ws.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    return Some(serde_json::from_str(&text).unwrap());
-                }
+                Some(Ok(Message::Text(text))) => match serde_json::from_str(&text).unwrap() {
+                    ServerMessage::Ping => {}
+                    message => return Some(message),
+                },
                 Some(Ok(Message::Close(frame))) => {
                     self.closed = Some(frame.map(|f| u16::from(f.code)));
                     let _ = self.ws.flush().await;

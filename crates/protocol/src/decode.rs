@@ -5,7 +5,7 @@
 //! later error can echo it; read the `type` tag (`invalid_message`,
 //! `unknown_type`); read the fields as plain JSON types (`invalid_message`);
 //! then validate each field (`invalid_room`, `invalid_name`, `invalid_text`,
-//! `text_too_long`).
+//! `text_too_long`; a `history` limit out of range is `invalid_message`).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -62,6 +62,14 @@ pub(crate) enum WireClientMessage {
         #[serde(default)]
         after: Option<String>,
     },
+    History {
+        room: String,
+        before: u64,
+        /// Read wider than it is kept, so that a limit out of range is
+        /// refused with the range rather than with serde's words.
+        #[serde(default)]
+        limit: Option<u64>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -97,6 +105,19 @@ fn position(value: WirePosition) -> Result<Position, DecodeError> {
     })
 }
 
+fn limit(value: u64) -> Result<u32, DecodeError> {
+    let max = ClientMessage::HISTORY_MAX_LIMIT;
+    u32::try_from(value)
+        .ok()
+        .filter(|limit| (1..=max).contains(limit))
+        .ok_or_else(|| {
+            DecodeError::new(
+                ErrorCode::InvalidMessage,
+                format!("limit must be 1 to {max} (got {value})"),
+            )
+        })
+}
+
 impl TryFrom<WireClientMessage> for ClientMessage {
     type Error = DecodeError;
 
@@ -122,6 +143,15 @@ impl TryFrom<WireClientMessage> for ClientMessage {
             },
             WireClientMessage::ListRooms { after } => Self::ListRooms {
                 after: after.map(room).transpose()?,
+            },
+            WireClientMessage::History {
+                room: r,
+                before,
+                limit: l,
+            } => Self::History {
+                room: room(r)?,
+                before,
+                limit: l.map(limit).transpose()?,
             },
         })
     }

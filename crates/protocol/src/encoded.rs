@@ -1,10 +1,11 @@
 //! Frames assembled from pieces that were serialized once.
 //!
 //! A chat message is serialized once, when it is stored: that JSON object is
-//! a history entry (an element of `joined.history`) and, with the `type` tag
-//! put in front, the live `message` frame. A join or a recovery splices the
-//! stored entries into its `joined` frame instead of serializing them again,
-//! so the work done while a room's order is held is a copy, not an encoding.
+//! a history entry (an element of `joined.history` and `history.messages`)
+//! and, with the `type` tag put in front, the live `message` frame. A join,
+//! a recovery or a `history` request splices the stored entries into its
+//! frame instead of serializing them again, so the work done while a
+//! room's order is held is a copy, not an encoding.
 //!
 //! The splicing relies on two facts of serde_json's output, both pinned in
 //! the tests below: fields come out in declaration order, and a `"` inside a
@@ -18,6 +19,9 @@ const MESSAGE_TAG: &str = r#"{"type":"message","#;
 
 /// Where the empty history sits in an encoded `joined` frame.
 const EMPTY_HISTORY: &str = r#","history":[]"#;
+
+/// Where the empty list of messages sits in an encoded `history` frame.
+const EMPTY_MESSAGES: &str = r#","messages":[]"#;
 
 /// The `ping` frame, the same bytes every time: a static string, so a
 /// heartbeat costs no encoding and no allocation.
@@ -81,6 +85,9 @@ pub struct JoinedHead {
     pub recovered: bool,
     /// The users present, sorted by name.
     pub members: Vec<Member>,
+    /// Whether the room keeps messages older than the first entry (with
+    /// no entry: any message up to `offset`).
+    pub has_earlier: bool,
     /// The `ref` of the `join`, if it had one.
     pub reference: Option<ClientRef>,
 }
@@ -98,25 +105,65 @@ impl JoinedHead {
             recovered: self.recovered,
             members: self.members,
             history: Vec::new(),
+            has_earlier: self.has_earlier,
             reference: self.reference,
         }
         .to_json();
-        let Some(at) = head.find(EMPTY_HISTORY) else {
-            return head;
-        };
-        let before = &head[..at + EMPTY_HISTORY.len() - 1];
-        let after = &head[at + EMPTY_HISTORY.len() - 1..];
-        let mut frame = String::with_capacity(head.len() + 256);
-        frame.push_str(before);
-        for (i, entry) in entries.into_iter().enumerate() {
-            if i > 0 {
-                frame.push(',');
-            }
-            frame.push_str(entry);
-        }
-        frame.push_str(after);
-        frame
+        splice(&head, EMPTY_HISTORY, entries)
     }
+}
+
+/// A `history` frame (the answer to a `history` request) but for its
+/// messages, which [`HistoryHead::encode`] splices in from stored entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryHead {
+    /// The room.
+    pub room: RoomName,
+    /// The epoch the entries belong to.
+    pub epoch: Epoch,
+    /// Whether the room keeps messages older than the first entry.
+    pub has_earlier: bool,
+    /// The `ref` of the request, if it had one.
+    pub reference: Option<ClientRef>,
+}
+
+impl HistoryHead {
+    /// The whole `history` frame, with `entries` (made by
+    /// [`encode_entry`], oldest first) as its messages.
+    #[must_use]
+    pub fn encode<'a>(self, entries: impl IntoIterator<Item = &'a str>) -> String {
+        let head = ServerMessage::History {
+            room: self.room,
+            epoch: self.epoch,
+            messages: Vec::new(),
+            has_earlier: self.has_earlier,
+            reference: self.reference,
+        }
+        .to_json();
+        splice(&head, EMPTY_MESSAGES, entries)
+    }
+}
+
+/// `head`, an encoded frame whose one list of entries is empty and sits
+/// at `marker` (`,"NAME":[]`), with `entries` put in that list. A `"`
+/// inside a string value is always escaped, so the marker can only match
+/// the field itself.
+fn splice<'a>(head: &str, marker: &str, entries: impl IntoIterator<Item = &'a str>) -> String {
+    let Some(at) = head.find(marker) else {
+        return head.to_owned();
+    };
+    let before = &head[..at + marker.len() - 1];
+    let after = &head[at + marker.len() - 1..];
+    let mut frame = String::with_capacity(head.len() + 256);
+    frame.push_str(before);
+    for (i, entry) in entries.into_iter().enumerate() {
+        if i > 0 {
+            frame.push(',');
+        }
+        frame.push_str(entry);
+    }
+    frame.push_str(after);
+    frame
 }
 
 #[cfg(test)]
@@ -181,6 +228,7 @@ mod tests {
                 user: UserId::new("u1").unwrap_or_else(|e| panic!("{e}")),
                 name: DisplayName::new("A").unwrap_or_else(|e| panic!("{e}")),
             }],
+            has_earlier: true,
             reference: ClientRef::new("j1").ok(),
         };
         for (n, history) in [(0, vec![]), (2, history)] {
@@ -192,11 +240,59 @@ mod tests {
                 recovered: head.recovered,
                 members: head.members.clone(),
                 history,
+                has_earlier: head.has_earlier,
                 reference: head.reference.clone(),
             }
             .to_json();
             let spliced = head.clone().encode(entries[..n].iter().map(String::as_str));
             assert_eq!(spliced, expected);
+        }
+    }
+
+    #[test]
+    fn has_earlier_follows_the_spliced_history() {
+        let entry = encode_entry(&message(3, "c"));
+        let head = JoinedHead {
+            room: RoomName::new("r-1").unwrap_or_else(|e| panic!("{e}")),
+            name: DisplayName::new("Ada").unwrap_or_else(|e| panic!("{e}")),
+            epoch: Epoch::new("e1").unwrap_or_else(|e| panic!("{e}")),
+            offset: 3,
+            recovered: false,
+            members: vec![],
+            has_earlier: true,
+            reference: None,
+        };
+        assert_eq!(
+            head.encode([entry.as_str()]),
+            format!(
+                r#"{{"type":"joined","room":"r-1","name":"Ada","epoch":"e1","offset":3,"recovered":false,"members":[],"history":[{entry}],"has_earlier":true}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_spliced_history_frame_is_what_serde_makes_of_it() {
+        let messages = [message(4, "d"), message(5, "e")];
+        let entries: Vec<String> = messages.iter().map(encode_entry).collect();
+        for (has_earlier, reference) in [(true, ClientRef::new("h1").ok()), (false, None)] {
+            let head = HistoryHead {
+                room: RoomName::new("r-1").unwrap_or_else(|e| panic!("{e}")),
+                epoch: Epoch::generate(),
+                has_earlier,
+                reference,
+            };
+            for n in [0, 1, 2] {
+                let expected = ServerMessage::History {
+                    room: head.room.clone(),
+                    epoch: head.epoch.clone(),
+                    messages: messages[..n].to_vec(),
+                    has_earlier: head.has_earlier,
+                    reference: head.reference.clone(),
+                }
+                .to_json();
+                let spliced = head.clone().encode(entries[..n].iter().map(String::as_str));
+                assert_eq!(spliced, expected);
+            }
         }
     }
 

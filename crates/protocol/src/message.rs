@@ -97,11 +97,32 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<RoomName>,
     },
+    /// Members only: the messages of `room` before offset `before` that the
+    /// room still keeps, latest `limit` of them ("load earlier messages").
+    History {
+        /// A room the client has joined.
+        room: RoomName,
+        /// Only messages with an offset below this one; a client sends the
+        /// offset of the oldest message it shows.
+        before: u64,
+        /// How many messages at most, 1 to [`ClientMessage::HISTORY_MAX_LIMIT`];
+        /// absent means [`ClientMessage::HISTORY_DEFAULT_LIMIT`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
 }
 
 impl ClientMessage {
     /// Every `type` a client may send, in declaration order.
-    pub const TYPES: [&'static str; 5] = ["join", "leave", "post", "publish", "list_rooms"];
+    pub const TYPES: [&'static str; 6] =
+        ["join", "leave", "post", "publish", "list_rooms", "history"];
+
+    /// The messages a `history` request without `limit` asks for.
+    pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
+
+    /// The most messages one `history` request may ask for: a bound on the
+    /// frame one request makes the server read and send.
+    pub const HISTORY_MAX_LIMIT: u32 = 100;
 }
 
 /// A place in a room's history: the history's epoch and a message's offset.
@@ -159,6 +180,11 @@ pub enum ServerMessage {
         members: Vec<Member>,
         /// Messages to show, oldest first.
         history: Vec<ChatMessage>,
+        /// Whether the room keeps messages older than the first of
+        /// `history` (with `history` empty: any message up to `offset`),
+        /// which a `history` request can fetch.
+        #[serde(default)]
+        has_earlier: bool,
         /// The `ref` of the `join`, if it had one.
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<ClientRef>,
@@ -210,6 +236,23 @@ pub enum ServerMessage {
         /// The `after` that asks for the next page; absent on the last.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next: Option<RoomName>,
+        /// The `ref` of the request, if it had one.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<ClientRef>,
+    },
+    /// The answer to `history`: messages of a room before an offset.
+    History {
+        /// The room.
+        room: RoomName,
+        /// The epoch the messages belong to: a client drops an answer
+        /// whose epoch is not the one it shows.
+        epoch: Epoch,
+        /// The latest messages before the request's `before`, at most its
+        /// `limit`, oldest first.
+        messages: Vec<ChatMessage>,
+        /// Whether the room keeps messages older than the first of
+        /// `messages` (with `messages` empty: any before `before`).
+        has_earlier: bool,
         /// The `ref` of the request, if it had one.
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<ClientRef>,

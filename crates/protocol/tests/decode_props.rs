@@ -31,7 +31,7 @@ fn message_like() -> impl Strategy<Value = Value> {
         any_json(),
     ];
     let field = prop_oneof!["[A-Za-z0-9_ -]{0,70}".prop_map(Value::String), any_json(),];
-    let names = ["room", "name", "text", "ref", "since"];
+    let names = ["room", "name", "text", "ref", "since", "before", "limit"];
     (
         kind,
         prop::collection::vec((prop::sample::select(names.to_vec()), field), 0..5),

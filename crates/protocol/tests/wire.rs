@@ -105,6 +105,25 @@ fn client_messages_have_pinned_json_and_round_trip() {
             }),
             json!({"type": "list_rooms", "after": "lobby"}),
         ),
+        (
+            ClientFrame::with_ref(
+                reference("h1"),
+                ClientMessage::History {
+                    room: room("lobby"),
+                    before: 51,
+                    limit: Some(50),
+                },
+            ),
+            json!({"type": "history", "room": "lobby", "before": 51, "limit": 50, "ref": "h1"}),
+        ),
+        (
+            ClientFrame::new(ClientMessage::History {
+                room: room("lobby"),
+                before: 0,
+                limit: None,
+            }),
+            json!({"type": "history", "room": "lobby", "before": 0}),
+        ),
     ];
     for (frame, expected) in cases {
         assert_eq!(to_value(&frame), expected);
@@ -176,12 +195,24 @@ fn server_messages_have_pinned_json_and_round_trip() {
                 recovered: true,
                 members: vec![member("u1", "Ada"), member("u2", "Bob")],
                 history: vec![chat.clone()],
+                has_earlier: true,
                 reference: Some(reference("j1")),
             },
             json!({"type": "joined", "room": "lobby", "name": "Ada", "epoch": "e1",
                    "offset": 42, "recovered": true,
                    "members": [{"user": "u1", "name": "Ada"}, {"user": "u2", "name": "Bob"}],
-                   "history": [chat_json], "ref": "j1"}),
+                   "history": [chat_json], "has_earlier": true, "ref": "j1"}),
+        ),
+        (
+            ServerMessage::History {
+                room: room("lobby"),
+                epoch: epoch("e1"),
+                messages: vec![chat.clone()],
+                has_earlier: false,
+                reference: Some(reference("h1")),
+            },
+            json!({"type": "history", "room": "lobby", "epoch": "e1",
+                   "messages": [chat_json], "has_earlier": false, "ref": "h1"}),
         ),
         (
             ServerMessage::Left {
@@ -392,6 +423,47 @@ fn malformed_frames_are_refused_with_precise_codes() {
             json!({"type": "post", "room": "lobby", "text": long}).to_string(),
             ErrorCode::TextTooLong,
         ),
+        (
+            json!({"type": "history", "before": 5}).to_string(),
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            json!({"type": "history", "room": "lobby"}).to_string(),
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            json!({"type": "history", "room": "lobby", "before": -1}).to_string(),
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            json!({"type": "history", "room": "lobby", "before": "5"}).to_string(),
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            json!({"type": "history", "room": "lobby", "before": 5, "limit": 0}).to_string(),
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            json!({"type": "history", "room": "lobby", "before": 5, "limit": 101}).to_string(),
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            json!({"type": "history", "room": "lobby", "before": 5, "limit": 5_000_000_000_u64})
+                .to_string(),
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            json!({"type": "history", "room": "lobby", "before": 5, "limit": 2.5}).to_string(),
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            json!({"type": "history", "room": "a b", "before": 5}).to_string(),
+            ErrorCode::InvalidRoom,
+        ),
+        (
+            json!({"type": "history", "room": "lobby", "before": 5, "ref": ""}).to_string(),
+            ErrorCode::InvalidRef,
+        ),
     ];
     for (frame, code) in cases {
         let result = decode(&frame);
@@ -402,6 +474,32 @@ fn malformed_frames_are_refused_with_precise_codes() {
         );
         let message = result.err().map(|e| e.message).unwrap_or_default();
         assert!(!message.is_empty(), "frame {frame:?} has no explanation");
+    }
+}
+
+#[test]
+fn history_limits_are_taken_from_1_to_100_and_a_refusal_names_the_range() {
+    let frame = |limit: u64| {
+        json!({"type": "history", "room": "lobby", "before": 9, "limit": limit, "ref": "h"})
+            .to_string()
+    };
+    for limit in [1_u32, 50, 100] {
+        assert_eq!(
+            decode(&frame(limit.into())).map(|f| f.message),
+            Ok(ClientMessage::History {
+                room: room("lobby"),
+                before: 9,
+                limit: Some(limit),
+            })
+        );
+    }
+    for limit in [0, 101] {
+        let refused = decode(&frame(limit)).err();
+        assert_eq!(
+            refused.as_ref().map(|e| e.message.as_str()),
+            Some(format!("limit must be 1 to 100 (got {limit})").as_str())
+        );
+        assert_eq!(refused.and_then(|e| e.reference), Some(reference("h")));
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use log::debug;
-use protocol::encoded::PING_FRAME;
+use protocol::encoded::{HistoryHead, PING_FRAME};
 use protocol::token::{self, TOKEN_SUBPROTOCOL_PREFIX, TokenError};
 use protocol::{
     Claims, ClientFrame, ClientMessage, ClientRef, CloseCode, ErrorCode, PROTOCOL_VERSION,
@@ -210,6 +210,33 @@ impl Chat {
                 };
                 self.store(draft).await
             }
+            ClientMessage::History {
+                room,
+                before,
+                limit,
+            } => {
+                if !session.rooms().contains(&room) {
+                    return Some(not_joined(&room, reference));
+                }
+                let limit = limit.unwrap_or(ClientMessage::HISTORY_DEFAULT_LIMIT);
+                let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+                match self.engine.history(&room, before, limit).await {
+                    Ok(page) => {
+                        // Spliced from the stored entries, as a join's
+                        // history is: no entry is decoded or encoded again.
+                        let head = HistoryHead {
+                            room,
+                            epoch: page.epoch,
+                            has_earlier: page.has_earlier,
+                            reference,
+                        };
+                        let frame = head.encode(page.entries.iter().map(String::as_str));
+                        let _ = conn.send_text(frame.into());
+                        None
+                    }
+                    Err(e) => Some(self.engine_error("history", &e, reference)),
+                }
+            }
             ClientMessage::ListRooms { after } => {
                 let page_size = self.settings.directory_page_size;
                 Some(match self.engine.rooms(after.as_ref(), page_size).await {
@@ -291,10 +318,11 @@ impl Component for Chat {
             )),
             _ => return,
         };
-        // Every frame costs, refused ones too: answering them is work.
+        // Every frame costs, refused ones too: answering them is work. A
+        // join and a history request may each send a hundred messages back.
         let cost = match &decoded {
             Ok(ClientFrame {
-                message: ClientMessage::Join { .. },
+                message: ClientMessage::Join { .. } | ClientMessage::History { .. },
                 ..
             }) => JOIN_COST,
             _ => 1,

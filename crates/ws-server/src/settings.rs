@@ -75,6 +75,11 @@ pub struct Settings {
     /// Messages kept per room, for late joiners and for recovery after a
     /// reconnect. 0 keeps none.
     pub history_size: usize,
+    /// The most messages a fresh join (or one that cannot recover) is
+    /// sent: the latest ones, of the `history_size` kept. Older ones reach
+    /// a client that asks with `history`. A join that recovers gets every
+    /// message it missed, however many. 0 sends none.
+    pub join_history: usize,
     /// The secret shared with the app-server, which signs the connection
     /// tokens this server checks (at least 32 bytes). There is no default:
     /// the server refuses to start without it. `cargo xtask dev` generates
@@ -200,8 +205,9 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// What a `join` costs from a connection's frame budget: it may send up to
-/// `history_size` messages back, so it weighs more than a post.
+/// What a `join` or a `history` request costs from a connection's frame
+/// budget: each may send up to a hundred messages back, so it weighs more
+/// than a post.
 pub const JOIN_COST: u32 = 4;
 
 impl Default for Settings {
@@ -226,6 +232,7 @@ impl Default for Settings {
             heartbeat_interval: Duration::from_secs(25),
             client_timeout: Duration::from_secs(60),
             history_size: 100,
+            join_history: 50,
             secret: String::new(),
             secret_file: None,
             max_frames_per_second: 10,
@@ -526,8 +533,10 @@ mod tests {
                 ),
                 ("DUPLEX_WS_HEARTBEAT_INTERVAL", "5s"),
                 ("DUPLEX_WS_MAX_FRAME_BYTES", "1024"),
+                ("DUPLEX_WS_JOIN_HISTORY", "20"),
             ]),
         )?;
+        assert_eq!(settings.join_history, 20);
         assert_eq!(settings.port, 6000);
         assert_eq!(settings.bind, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         assert_eq!(

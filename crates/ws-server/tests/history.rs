@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Client, Engine, start, start_server, start_with};
+use serde_json::json;
 
 fn texts(history: &[protocol::ChatMessage]) -> Vec<&str> {
     history.iter().map(|m| m.text.as_str()).collect()
@@ -148,7 +149,110 @@ async fn each_room_has_its_own_offsets(engine: Engine) {
     assert_eq!(ada.post_acked("two", "c").await.offset, 1);
 }
 
+fn offsets(history: &[protocol::ChatMessage]) -> Vec<u64> {
+    history.iter().map(|m| m.offset).collect()
+}
+
+async fn earlier_messages_are_loaded_by_offset_page_by_page(engine: Engine) {
+    let server = start_with(engine, |s| {
+        s.history_size = 5;
+        s.join_history = 2;
+    })
+    .await;
+    let mut ada = Client::joined(&server, "lobby", "Ada").await;
+    for i in 1..=7 {
+        ada.post_acked("lobby", &format!("m{i}")).await;
+    }
+    // The room keeps 3 to 7; a fresh joiner is shown the latest two.
+    let mut bob = Client::connect_as(&server, "Bob").await;
+    let joined = bob.join("lobby").await;
+    assert_eq!(offsets(&joined.history), [6, 7]);
+    assert!(joined.has_earlier);
+
+    let page = bob.history("lobby", 6, Some(2), "h1").await;
+    assert_eq!(page.offsets(), [4, 5]);
+    assert!(page.has_earlier, "3 is kept still");
+    assert_eq!(page.epoch, joined.epoch);
+    assert_eq!(page.reference.as_deref(), Some("h1"));
+    assert_eq!(texts(&page.messages), ["m4", "m5"]);
+
+    let page = bob.history("lobby", 4, Some(10), "h2").await;
+    assert_eq!(page.offsets(), [3]);
+    assert!(!page.has_earlier, "1 and 2 are gone");
+    // Exactly as many as asked for are left: none earlier.
+    let page = bob.history("lobby", 6, Some(3), "h2").await;
+    assert_eq!(page.offsets(), [3, 4, 5]);
+    assert!(!page.has_earlier);
+
+    // Without a limit: up to 50, here all that is kept before 8.
+    let page = bob.history("lobby", 8, None, "h3").await;
+    assert_eq!(page.offsets(), [3, 4, 5, 6, 7]);
+    assert!(!page.has_earlier);
+    let page = bob.history("lobby", 3, None, "h4").await;
+    assert!(page.messages.is_empty());
+    assert!(!page.has_earlier);
+
+    // Only members may ask.
+    let mut cy = Client::connect_as(&server, "Cy").await;
+    cy.send_json(json!({"type": "history", "room": "lobby", "before": 6, "ref": "x"}))
+        .await;
+    assert_eq!(cy.recv_error().await, "not_joined");
+    bob.send_json(json!({"type": "history", "room": "lobby", "before": 6, "limit": 101}))
+        .await;
+    assert_eq!(bob.recv_error().await, "invalid_message");
+
+    // Live messages go on as before, after the answers.
+    let live = ada.post_acked("lobby", "m8").await;
+    assert_eq!(bob.recv_chat().await, live);
+}
+
+async fn a_recovering_join_says_whether_older_messages_are_kept(engine: Engine) {
+    let server = start_with(engine, |s| {
+        s.history_size = 5;
+        s.join_history = 2;
+    })
+    .await;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    let epoch = ada.join("lobby").await.epoch;
+    for i in 1..=7 {
+        ada.post_acked("lobby", &format!("m{i}")).await;
+    }
+    // Recovery gets everything missed, join_history or not.
+    let mut bob = Client::connect_as(&server, "Bob").await;
+    let joined = bob.join_since("lobby", &epoch, 2).await;
+    assert!(joined.recovered);
+    assert_eq!(offsets(&joined.history), [3, 4, 5, 6, 7]);
+    assert!(!joined.has_earlier, "nothing before 3 is kept");
+
+    let mut cy = Client::connect_as(&server, "Cy").await;
+    let joined = cy.join_since("lobby", &epoch, 5).await;
+    assert!(joined.recovered);
+    assert_eq!(offsets(&joined.history), [6, 7]);
+    assert!(joined.has_earlier, "3 to 5 are kept");
+
+    let mut dee = Client::connect_as(&server, "Dee").await;
+    let joined = dee.join_since("lobby", &epoch, 7).await;
+    assert!(joined.recovered && joined.history.is_empty());
+    assert!(
+        joined.has_earlier,
+        "with nothing missed: messages up to 7 are kept"
+    );
+}
+
+async fn an_empty_room_has_nothing_earlier(engine: Engine) {
+    let server = start(engine).await;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    let joined = ada.join("lobby").await;
+    assert!(joined.history.is_empty() && !joined.has_earlier);
+    let page = ada.history("lobby", 1, None, "h").await;
+    assert!(page.messages.is_empty() && !page.has_earlier);
+    assert_eq!(page.epoch, joined.epoch);
+}
+
 both_engines!(
+    earlier_messages_are_loaded_by_offset_page_by_page,
+    a_recovering_join_says_whether_older_messages_are_kept,
+    an_empty_room_has_nothing_earlier,
     a_fresh_join_gets_the_recent_history_in_order,
     history_keeps_only_the_configured_number_of_messages,
     a_reconnecting_client_gets_exactly_what_it_missed_in_order,

@@ -84,6 +84,28 @@ async fn a_join_costs_more_than_a_post() {
 }
 
 #[tokio::test]
+async fn a_history_request_costs_as_much_as_a_join() {
+    let server = start_server_with(tight).await;
+    let mut ada = Client::connect_as(&server, "Ada").await;
+    ada.join("one").await;
+    ada.post_acked("one", "1").await;
+    ada.post_acked("one", "2").await;
+    // Two tokens left: a history request (cost 4, like a join) is refused.
+    ada.send_json(json!({"type": "history", "room": "one", "before": 2, "ref": "h"}))
+        .await;
+    match ada.recv().await {
+        ServerMessage::Error {
+            code, reference, ..
+        } => {
+            assert_eq!(code.as_str(), "rate_limited");
+            assert_eq!(reference.map(|r| r.to_string()).as_deref(), Some("h"));
+        }
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+    ada.post_acked("one", "a post still fits").await;
+}
+
+#[tokio::test]
 async fn service_connections_are_not_rate_limited() {
     let server = start_server_with(tight).await;
     let mut service = Client::connect_service(&server).await;

@@ -29,6 +29,7 @@ fn the_effective_settings_are_printed_with_secrets_masked() {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(printed["port"], 5123, "the environment wins: {printed}");
     assert_eq!(printed["outbox_max_bytes"], 262_144, "defaults: {printed}");
+    assert_eq!(printed["join_history"], 50, "defaults: {printed}");
     assert_eq!(printed["secret"], "***");
     assert_eq!(printed["redis_url"], "redis://app:***@cache:6379/0");
     assert!(

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::local::{LocalRoom, NameConflict, presence_frame};
-use super::{Draft, EngineError, Join, Page, Stored};
+use super::{Draft, EngineError, HistoryPage, Join, Page, Stored};
 use crate::component::ConnectionId;
 use crate::settings::Settings;
 
@@ -43,6 +43,8 @@ pub struct MemoryEngine {
 struct Inner {
     rooms: Mutex<Rooms>,
     history_size: usize,
+    /// The most entries a join that does not recover is sent.
+    join_history: usize,
     max_rooms: usize,
     room_idle_ttl: Duration,
 }
@@ -135,19 +137,41 @@ impl RoomState {
         }
     }
 
-    /// The history entries a joiner at `since` should get, and whether they
-    /// are exactly what it missed.
-    fn history_since(&self, since: Option<&Position>) -> (impl Iterator<Item = &str>, bool) {
+    /// The history entries a joiner at `since` should get (everything
+    /// after `since` when that can be recovered, else the latest
+    /// `join_history`), whether they are exactly what it missed, and whether
+    /// older entries are kept.
+    fn history_since(
+        &self,
+        since: Option<&Position>,
+        join_history: usize,
+    ) -> (impl Iterator<Item = &str>, bool, bool) {
         let oldest = self.history.front().map(|e| e.offset);
         let from = since
             .filter(|since| super::can_recover(since, &self.epoch, self.last_offset, oldest))
             .map(|since| since.offset);
-        let entries = self
-            .history
-            .iter()
-            .filter(move |e| from.is_none_or(|from| e.offset > from))
-            .map(|e| e.json.as_str());
-        (entries, from.is_some())
+        let skip = match from {
+            Some(from) => self.history.partition_point(|e| e.offset <= from),
+            None => self.history.len().saturating_sub(join_history),
+        };
+        let entries = self.history.iter().skip(skip).map(|e| e.json.as_str());
+        (entries, from.is_some(), skip > 0)
+    }
+
+    /// The latest `limit` entries before offset `before`, oldest first,
+    /// and whether older ones are kept.
+    fn history_before(&self, before: u64, limit: usize) -> HistoryPage {
+        let end = self.history.partition_point(|e| e.offset < before);
+        let start = end.saturating_sub(limit);
+        HistoryPage {
+            epoch: self.epoch.clone(),
+            entries: self
+                .history
+                .range(start..end)
+                .map(|e| e.json.clone())
+                .collect(),
+            has_earlier: start > 0,
+        }
     }
 }
 
@@ -189,6 +213,7 @@ impl MemoryEngine {
             inner: Arc::new(Inner {
                 rooms: Mutex::new(Rooms::default()),
                 history_size: settings.history_size,
+                join_history: settings.join_history,
                 max_rooms: settings.max_rooms,
                 room_idle_ttl: settings.room_idle_ttl,
             }),
@@ -327,7 +352,8 @@ impl MemoryEngine {
                     .members
                     .broadcast_presence(&frame, &new.user, Some(join.conn.id()), None);
             }
-            let (entries, recovered) = state.history_since(join.since);
+            let (entries, recovered, has_earlier) =
+                state.history_since(join.since, self.inner.join_history);
             let head = JoinedHead {
                 room: join.room.clone(),
                 name: join.name.clone(),
@@ -335,6 +361,7 @@ impl MemoryEngine {
                 offset: state.last_offset,
                 recovered,
                 members: state.members.users(),
+                has_earlier,
                 reference: join.reference,
             };
             let _ = join.conn.send_text(head.encode(entries).into());
@@ -396,6 +423,26 @@ impl MemoryEngine {
                 offset: message.offset,
             }
         })
+    }
+
+    /// See [`super::Engine::history`]. Read under the room's lock, so the
+    /// entries are ones its members were sent already.
+    #[must_use]
+    pub fn history(&self, name: &RoomName, before: u64, limit: usize) -> HistoryPage {
+        let room = self.rooms().map.get(name).map(Arc::clone);
+        match room {
+            Some(room) => {
+                let state = room.lock();
+                if state.dropped {
+                    HistoryPage::nothing()
+                } else {
+                    state.history_before(before, limit)
+                }
+            }
+            // Not held: a room with members always is. One opened again
+            // would keep nothing and have a new epoch.
+            None => HistoryPage::nothing(),
+        }
     }
 
     /// See [`super::Engine::rooms`].
@@ -583,6 +630,109 @@ mod tests {
             join(&engine, 3, "e", None).map(|_| ()),
             Err(EngineError::ServerBusy)
         );
+    }
+
+    /// The offsets of the entries of a `history` page.
+    fn offsets(page: &HistoryPage) -> Vec<u64> {
+        page.entries
+            .iter()
+            .filter_map(|e| serde_json::from_str::<protocol::ChatMessage>(e).ok())
+            .map(|m| m.offset)
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn history_pages_go_back_from_an_offset_and_say_when_older_ones_are_kept() {
+        let engine = MemoryEngine::new(&Settings {
+            history_size: 5,
+            join_history: 2,
+            ..Settings::default()
+        });
+        let (epoch, _, _) = join(&engine, 1, "r", None).unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..7 {
+            assert!(post(&engine, "r").is_ok());
+        }
+        // Kept: 3 to 7.
+        let r = room("r");
+        let page = engine.history(&r, 6, 2);
+        assert_eq!((offsets(&page), page.has_earlier), (vec![4, 5], true));
+        assert_eq!(page.epoch, epoch);
+        let page = engine.history(&r, 4, 10);
+        assert_eq!((offsets(&page), page.has_earlier), (vec![3], false));
+        let page = engine.history(&r, 6, 3);
+        assert_eq!((offsets(&page), page.has_earlier), (vec![3, 4, 5], false));
+        let page = engine.history(&r, u64::MAX, 100);
+        assert_eq!(offsets(&page), [3, 4, 5, 6, 7]);
+        let page = engine.history(&r, 3, 1);
+        assert_eq!((offsets(&page), page.has_earlier), (vec![], false));
+        let page = engine.history(&r, 0, 1);
+        assert_eq!((offsets(&page), page.has_earlier), (vec![], false));
+        // A room this engine does not hold keeps nothing, under an epoch
+        // of its own.
+        let page = engine.history(&room("elsewhere"), 9, 5);
+        assert!(page.entries.is_empty() && !page.has_earlier);
+        assert_ne!(page.epoch, epoch);
+    }
+
+    #[test]
+    fn a_join_gets_the_latest_join_history_entries_or_everything_it_missed() {
+        let engine = MemoryEngine::new(&Settings {
+            history_size: 5,
+            join_history: 2,
+            ..Settings::default()
+        });
+        let (c, mut rx) = conn(1);
+        let (r, n, u) = (room("r"), name("Ada"), user());
+        let joined = |rx: &mut OutboxReader| match rx.try_recv() {
+            Some(Message::Text(text)) => match serde_json::from_str(&text) {
+                Ok(ServerMessage::Joined {
+                    history,
+                    has_earlier,
+                    epoch,
+                    ..
+                }) => (
+                    history.iter().map(|m| m.offset).collect::<Vec<_>>(),
+                    has_earlier,
+                    epoch,
+                ),
+                other => panic!("expected joined, got {other:?}"),
+            },
+            other => panic!("expected a frame, got {other:?}"),
+        };
+        fn join<'a>(
+            c: &'a Connection,
+            (r, n, u): (&'a RoomName, &'a DisplayName, &'a protocol::UserId),
+            since: Option<&'a Position>,
+        ) -> Join<'a> {
+            Join {
+                conn: c,
+                room: r,
+                user: u,
+                name: n,
+                since,
+                reference: None,
+            }
+        }
+        assert!(engine.join(join(&c, (&r, &n, &u), None)).is_ok());
+        let (_, has_earlier, epoch) = joined(&mut rx);
+        assert!(!has_earlier, "an empty room keeps nothing");
+        for _ in 0..7 {
+            assert!(post(&engine, "r").is_ok());
+            let _ = rx.try_recv();
+        }
+        assert!(engine.join(join(&c, (&r, &n, &u), None)).is_ok());
+        let (offsets, has_earlier, _) = joined(&mut rx);
+        assert_eq!((offsets, has_earlier), (vec![6, 7], true));
+        let at = |offset| Position {
+            epoch: epoch.clone(),
+            offset,
+        };
+        assert!(engine.join(join(&c, (&r, &n, &u), Some(&at(2)))).is_ok());
+        let (offsets, has_earlier, _) = joined(&mut rx);
+        assert_eq!((offsets, has_earlier), (vec![3, 4, 5, 6, 7], false));
+        assert!(engine.join(join(&c, (&r, &n, &u), Some(&at(7)))).is_ok());
+        let (offsets, has_earlier, _) = joined(&mut rx);
+        assert_eq!((offsets, has_earlier), (vec![], true));
     }
 
     #[tokio::test(start_paused = true)]

@@ -192,6 +192,26 @@ impl Engine {
         }
     }
 
+    /// The latest `limit` messages of `room` with offsets below `before`
+    /// that the room keeps, oldest first, under the room's current epoch,
+    /// and whether it keeps older ones. Only messages this instance has
+    /// delivered to the room's members already: none of them will come
+    /// again as a live `message`.
+    ///
+    /// # Errors
+    /// [`EngineError::Unavailable`] when the store cannot be reached.
+    pub async fn history(
+        &self,
+        room: &RoomName,
+        before: u64,
+        limit: usize,
+    ) -> Result<HistoryPage, EngineError> {
+        match self {
+            Self::Memory(engine) => Ok(engine.history(room, before, limit)),
+            Self::Redis(engine) => engine.history(room, before, limit).await,
+        }
+    }
+
     /// One page of the rooms with at least one member, on any instance, by
     /// name: at most `limit` rooms named after `after`, and the `after` of
     /// the next page if there is one.
@@ -235,6 +255,29 @@ impl Engine {
         match self {
             Self::Memory(_) => Ok(None),
             Self::Redis(engine) => engine.probe().await.map(Some),
+        }
+    }
+}
+
+/// Stored messages of one room, as a `history` request gets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// The room's epoch, which the offsets belong to.
+    pub epoch: Epoch,
+    /// Encoded entries (`protocol::encoded::encode_entry`), oldest first.
+    pub entries: Vec<String>,
+    /// Whether the room keeps entries older than the first of `entries`.
+    pub has_earlier: bool,
+}
+
+impl HistoryPage {
+    /// The page of a room that keeps nothing: a fresh epoch, since none
+    /// the client knows applies.
+    pub(crate) fn nothing() -> Self {
+        Self {
+            epoch: Epoch::generate(),
+            entries: Vec::new(),
+            has_earlier: false,
         }
     }
 }

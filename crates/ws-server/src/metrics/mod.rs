@@ -107,7 +107,7 @@ impl CloseReason {
 const REFUSAL_STATUSES: [u16; 10] = [400, 401, 403, 404, 405, 408, 426, 429, 431, 0];
 
 /// The `operation` label of `duplex_engine_errors_total`.
-const ENGINE_OPERATIONS: [&str; 4] = ["join", "publish", "rooms", "probe"];
+const ENGINE_OPERATIONS: [&str; 5] = ["join", "publish", "rooms", "history", "probe"];
 
 /// The `reason` label of a refused handshake, by the HTTP status it got.
 #[must_use]

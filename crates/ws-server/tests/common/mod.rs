@@ -260,6 +260,23 @@ pub struct Joined {
     pub recovered: bool,
     pub members: Vec<String>,
     pub history: Vec<protocol::ChatMessage>,
+    pub has_earlier: bool,
+}
+
+/// What a `history` answer said.
+#[derive(Debug)]
+pub struct History {
+    pub epoch: String,
+    pub messages: Vec<protocol::ChatMessage>,
+    pub has_earlier: bool,
+    pub reference: Option<String>,
+}
+
+impl History {
+    /// The offsets of its messages, in order.
+    pub fn offsets(&self) -> Vec<u64> {
+        self.messages.iter().map(|m| m.offset).collect()
+    }
 }
 
 /// A WebSocket client speaking the chat protocol.
@@ -455,6 +472,7 @@ impl Client {
                 recovered,
                 members,
                 history,
+                has_earlier,
                 ..
             } => {
                 assert_eq!((r.as_str(), n.as_str()), (room, name.as_str()));
@@ -464,9 +482,45 @@ impl Client {
                     recovered,
                     members: members.iter().map(|m| m.name.to_string()).collect(),
                     history,
+                    has_earlier,
                 }
             }
             other => panic!("expected joined, got {other:?}"),
+        }
+    }
+
+    /// Asks for the messages of `room` before `before` (at most `limit`),
+    /// with `ref` `reference`, and waits for the answer.
+    pub async fn history(
+        &mut self,
+        room: &str,
+        before: u64,
+        limit: Option<u32>,
+        reference: &str,
+    ) -> History {
+        let mut request = json!({"type": "history", "room": room, "before": before,
+                                 "ref": reference});
+        if let Some(limit) = limit {
+            request["limit"] = json!(limit);
+        }
+        self.send_json(request).await;
+        match self.recv().await {
+            ServerMessage::History {
+                room: r,
+                epoch,
+                messages,
+                has_earlier,
+                reference,
+            } => {
+                assert_eq!(r.as_str(), room);
+                History {
+                    epoch: epoch.as_str().to_owned(),
+                    messages,
+                    has_earlier,
+                    reference: reference.map(|r| r.to_string()),
+                }
+            }
+            other => panic!("expected history, got {other:?}"),
         }
     }
 

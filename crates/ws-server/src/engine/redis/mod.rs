@@ -33,7 +33,7 @@ use tokio_util::task::TaskTracker;
 use self::room::{Command, RoomHandle};
 use self::store::{Event, Lifetimes, RoomKeys, Store};
 use self::subscriber::Request;
-use super::{Draft, EngineError, Join, Page, Stored};
+use super::{Draft, EngineError, HistoryPage, Join, Page, Stored};
 use crate::component::ConnectionId;
 use crate::settings::Settings;
 
@@ -135,6 +135,7 @@ impl RedisEngine {
             conn,
             instance,
             settings.history_size,
+            settings.join_history,
             Lifetimes {
                 room_idle_ttl: settings.room_idle_ttl,
                 presence_ttl: settings.presence_ttl,
@@ -234,6 +235,44 @@ impl RedisEngine {
         Ok(Stored {
             id: message.id,
             offset,
+        })
+    }
+
+    /// See [`super::Engine::history`]: read from the log, up to the
+    /// position the room's task here has delivered to its members.
+    ///
+    /// # Errors
+    /// [`EngineError::Unavailable`] when Redis cannot be reached.
+    pub async fn history(
+        &self,
+        room: &RoomName,
+        before: u64,
+        limit: usize,
+    ) -> Result<HistoryPage, EngineError> {
+        let delivered = self
+            .inner
+            .rooms()
+            .get(room)
+            .and_then(|handle| handle.delivered.borrow().clone());
+        // What the members here were not sent yet reaches them live.
+        let before = delivered
+            .as_ref()
+            .map_or(before, |cursor| before.min(cursor.offset.saturating_add(1)));
+        let (epoch, entries, has_earlier) = self
+            .inner
+            .store
+            .history(&RoomKeys::new(room), before, limit)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        // Redis no longer holds the room: nothing of the epoch its members
+        // know is kept. The room's task starts them over when it notices.
+        let Some(epoch) = epoch.or(delivered.map(|cursor| cursor.epoch)) else {
+            return Ok(HistoryPage::nothing());
+        };
+        Ok(HistoryPage {
+            epoch,
+            entries,
+            has_earlier,
         })
     }
 

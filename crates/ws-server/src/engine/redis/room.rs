@@ -346,7 +346,8 @@ impl RoomTask {
         let cursor = self.open().await?;
         // The history first: reading changes nothing, so a failure leaves
         // no trace. Nothing moves the cursor until this join is done.
-        let (entries, recovered) = self.history(&cursor, since).await.map_err(unavailable)?;
+        let (entries, recovered, has_earlier) =
+            self.history(&cursor, since).await.map_err(unavailable)?;
         let first_here = self.members.is_empty();
         let was_member = self.members.contains(conn.id());
         let appeared = self.members.insert(conn, &member.user, &member.name)?;
@@ -380,6 +381,7 @@ impl RoomTask {
             offset: cursor.offset,
             recovered,
             members: presence.members,
+            has_earlier,
             reference,
         };
         self.members.saw_presence(conn.id(), presence.version);
@@ -387,29 +389,34 @@ impl RoomTask {
         Ok(())
     }
 
-    /// What a joiner at `since` should be shown, up to the cursor, and
-    /// whether it is exactly what it missed.
+    /// What a joiner at `since` should be shown, up to the cursor, whether
+    /// it is exactly what it missed, and whether older entries are kept.
     async fn history(
         &self,
         cursor: &Cursor,
         since: Option<&Position>,
-    ) -> RedisResult<(Vec<(u64, String)>, bool)> {
+    ) -> RedisResult<(Vec<(u64, String)>, bool, bool)> {
         let store = &self.inner.store;
         if let Some(since) = since
             && since.epoch == cursor.epoch
             && since.offset <= cursor.offset
         {
-            if since.offset == cursor.offset {
-                return Ok((Vec::new(), true));
-            }
-            let missed = store
-                .range(&self.keys, since.offset + 1, cursor.offset)
+            // Read from the entry at `since` itself: the log's offsets are
+            // consecutive, so older entries are kept exactly when it is.
+            let mut missed = store
+                .range(&self.keys, since.offset.max(1), cursor.offset)
                 .await?;
-            if complete(&missed, since.offset + 1, cursor.offset) {
-                return Ok((missed, true));
+            let has_earlier =
+                since.offset > 0 && missed.first().is_some_and(|e| e.0 == since.offset);
+            if has_earlier {
+                missed.remove(0);
+            }
+            if since.offset == cursor.offset || complete(&missed, since.offset + 1, cursor.offset) {
+                return Ok((missed, true, has_earlier));
             }
         }
-        Ok((store.latest(&self.keys, cursor.offset).await?, false))
+        let (latest, has_earlier) = store.latest(&self.keys, cursor.offset).await?;
+        Ok((latest, false, has_earlier))
     }
 
     async fn on_event(&mut self, event: Event) {
@@ -556,11 +563,11 @@ impl RoomTask {
                 None => store.open(&self.keys).await?,
             };
             let present = store.hold(&self.keys, &self.members.users()).await?;
-            let entries = store.latest(&self.keys, offset).await?;
-            Ok::<_, redis::RedisError>((epoch, offset, present, entries))
+            let latest = store.latest(&self.keys, offset).await?;
+            Ok::<_, redis::RedisError>((epoch, offset, present, latest))
         }
         .await;
-        let (epoch, offset, presence, entries) = match restarted {
+        let (epoch, offset, presence, (entries, has_earlier)) = match restarted {
             Ok(restarted) => restarted,
             Err(e) => {
                 self.lag(&e);
@@ -580,6 +587,7 @@ impl RoomTask {
                 offset,
                 recovered: false,
                 members: presence.members.clone(),
+                has_earlier,
                 reference: None,
             };
             let _ = conn.send_text(head.encode(entries.iter().map(|(_, e)| e.as_str())).into());

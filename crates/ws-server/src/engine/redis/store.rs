@@ -367,6 +367,8 @@ pub(super) struct Store {
     conn: ConnectionManager,
     instance: String,
     history_size: usize,
+    /// The most entries a join that does not recover is sent.
+    join_history: usize,
     lifetimes: Lifetimes,
     publish: Script,
     open: Script,
@@ -382,12 +384,14 @@ impl Store {
         conn: ConnectionManager,
         instance: String,
         history_size: usize,
+        join_history: usize,
         lifetimes: Lifetimes,
     ) -> Self {
         Self {
             conn,
             instance,
             history_size,
+            join_history,
             lifetimes,
             publish: Script::new(PUBLISH),
             open: Script::new(OPEN),
@@ -517,7 +521,9 @@ impl Store {
     }
 
     /// The log's entries with offsets `from..=to`, oldest first, at most
-    /// `history_size` of them, as `(offset, entry)`.
+    /// `history_size + 1` of them (a recovery reads the entry at its
+    /// position too, to learn whether older ones are kept), as
+    /// `(offset, entry)`.
     pub async fn range(
         &self,
         keys: &RoomKeys,
@@ -532,28 +538,75 @@ impl Store {
             .arg(format!("{from}-0"))
             .arg(format!("{to}-0"))
             .arg("COUNT")
-            .arg(self.history_size)
+            .arg(self.history_size + 1)
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(entries(reply))
     }
 
-    /// The last `history_size` entries up to offset `to`, oldest first.
-    pub async fn latest(&self, keys: &RoomKeys, to: u64) -> RedisResult<Vec<(u64, String)>> {
+    /// What a join that does not recover is sent: the last `join_history`
+    /// entries up to offset `to`, oldest first, and whether older ones are
+    /// kept.
+    pub async fn latest(
+        &self,
+        keys: &RoomKeys,
+        to: u64,
+    ) -> RedisResult<(Vec<(u64, String)>, bool)> {
         if self.history_size == 0 || to == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         }
+        let count = self.join_history.min(self.history_size);
         let reply: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
             .arg(&keys.log)
             .arg(format!("{to}-0"))
             .arg("-")
             .arg("COUNT")
-            .arg(self.history_size)
+            .arg(count + 1)
             .query_async(&mut self.conn.clone())
             .await?;
-        let mut latest = entries(reply);
-        latest.reverse();
-        Ok(latest)
+        Ok(oldest_first(entries(reply), count))
+    }
+
+    /// The room's epoch (`None` when Redis no longer holds the room) and
+    /// the last `limit` entries with offsets below `before`, oldest first,
+    /// read in one transaction; and whether older entries are kept.
+    pub async fn history(
+        &self,
+        keys: &RoomKeys,
+        before: u64,
+        limit: usize,
+    ) -> RedisResult<(Option<Epoch>, Vec<String>, bool)> {
+        let mut conn = self.conn.clone();
+        let (epoch, reply) = if before <= 1 || self.history_size == 0 {
+            let epoch: Option<String> = redis::cmd("HGET")
+                .arg(&keys.meta)
+                .arg("epoch")
+                .query_async(&mut conn)
+                .await?;
+            (epoch, Vec::new())
+        } else {
+            let (epoch, reply): (Option<String>, Vec<(String, Vec<String>)>) = redis::pipe()
+                .atomic()
+                .cmd("HGET")
+                .arg(&keys.meta)
+                .arg("epoch")
+                .cmd("XREVRANGE")
+                .arg(&keys.log)
+                .arg(format!("{}-0", before - 1))
+                .arg("-")
+                .arg("COUNT")
+                .arg(limit.saturating_add(1))
+                .query_async(&mut conn)
+                .await?;
+            (epoch, reply)
+        };
+        let epoch = epoch.map(parse_epoch).transpose()?;
+        let (entries, has_earlier) = oldest_first(entries(reply), limit);
+        Ok((
+            epoch,
+            entries.into_iter().map(|(_, entry)| entry).collect(),
+            has_earlier,
+        ))
     }
 
     /// Says, in the directory, that `room` has members here, until
@@ -608,6 +661,16 @@ fn parse_epoch(epoch: String) -> RedisResult<Epoch> {
     Epoch::new(epoch).map_err(|e| {
         redis::RedisError::from((redis::ErrorKind::Parse, "bad epoch in Redis", e.to_string()))
     })
+}
+
+/// The first `count` of `newest_first` entries (an XREVRANGE reply that
+/// asked for one more), oldest first, and whether there was one more: an
+/// older entry is kept.
+fn oldest_first(mut newest_first: Vec<(u64, String)>, count: usize) -> (Vec<(u64, String)>, bool) {
+    let has_earlier = newest_first.len() > count;
+    newest_first.truncate(count);
+    newest_first.reverse();
+    (newest_first, has_earlier)
 }
 
 /// `(offset, entry)` pairs from an XRANGE reply; ids are `<offset>-0`.

@@ -305,15 +305,17 @@ client.addEventListener("earlier", ({ detail }) => {
     day = item.dataset.day;
     items.append(item);
   }
+  // Keep what the reader was looking at in place: everything above it
+  // changes at once (the new messages, a divider, the button's place),
+  // measured from the bottom, which does not move.
+  const fromBottom = logEl.scrollHeight - logEl.scrollTop;
   // The day that now begins earlier keeps one divider, at its start.
   const first = listEl.firstElementChild;
   if (day !== null && first?.classList.contains("divider") && first.dataset.day === day) first.remove();
-  // Keep what the reader was looking at in place.
-  const fromBottom = logEl.scrollHeight - logEl.scrollTop;
   listEl.prepend(items);
-  logEl.scrollTop = logEl.scrollHeight - fromBottom;
   earlierButton.disabled = false;
   showEarlier(detail.hasEarlier);
+  logEl.scrollTop = logEl.scrollHeight - fromBottom;
 });
 
 /** Offers older messages, or says there are none kept. */

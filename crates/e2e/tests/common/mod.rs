@@ -57,18 +57,8 @@ impl Stack {
         let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws_admin_port = admin_listener.local_addr().unwrap().port();
 
-        let ws_url = format!("ws://127.0.0.1:{ws_port}/ws");
-        let mut app_settings = app_server::Settings {
-            port: 0,
-            public_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public")),
-            ws_url: ws_url.clone(),
-            ws_service_url: ws_url,
-            ws_admin_urls: vec![format!("http://127.0.0.1:{ws_admin_port}")],
-            secret: SECRET.to_owned(),
-            api_key: API_KEY.to_owned(),
-            public_origin: format!("http://localhost:{app_port}"),
-            ..app_server::Settings::default()
-        };
+        let mut app_settings = app_settings(app_port, &format!("ws://127.0.0.1:{ws_port}/ws"));
+        app_settings.ws_admin_urls = vec![format!("http://127.0.0.1:{ws_admin_port}")];
         adjust(&mut app_settings);
         let mut stack = Self {
             app_port,
@@ -140,6 +130,33 @@ impl Stack {
         self.stop_ws().await;
         self.app.stop(true).await;
     }
+}
+
+/// The app-server's settings in these tests, on `app_port`, its pages
+/// connecting to `ws_url`.
+pub fn app_settings(app_port: u16, ws_url: &str) -> app_server::Settings {
+    app_server::Settings {
+        port: 0,
+        public_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public")),
+        ws_url: ws_url.to_owned(),
+        ws_service_url: ws_url.to_owned(),
+        secret: SECRET.to_owned(),
+        api_key: API_KEY.to_owned(),
+        public_origin: format!("http://localhost:{app_port}"),
+        ..app_server::Settings::default()
+    }
+}
+
+/// Starts an app-server on `listener` whose pages connect to `ws_url`.
+pub fn app_server_for(
+    listener: std::net::TcpListener,
+    ws_url: &str,
+) -> actix_web::dev::ServerHandle {
+    let port = listener.local_addr().unwrap().port();
+    let server = app_server::server(listener, app_settings(port, ws_url)).unwrap();
+    let handle = server.handle();
+    tokio::spawn(server);
+    handle
 }
 
 /// A running chromedriver, which starts one Chromium per session.

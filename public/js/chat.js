@@ -82,15 +82,28 @@ client.addEventListener("state", ({ detail: state }) => {
 
 // Whether the server has confirmed this page's membership of the room;
 // mirrored on the chat element as data-room-state for styling and tests.
+let lastJoin = null; // the latest "joined" event's detail
+
 client.addEventListener("joined", ({ detail }) => {
   if (detail.room !== room) return;
+  lastJoin = detail;
   chatEl.dataset.roomState = "joined";
   markPresence();
   if (noticeBox.dataset.kind === "join") hideNotice();
   if (detail.recovering && !detail.recovered) {
     showNotice("Reconnected, but the server could not replay everything: some messages may be missing.");
   }
-  if (!detail.recovering || !detail.recovered) showEarlier(detail.hasEarlier);
+  // A request cut off by the drop gets no answer: the button works again.
+  earlierButton.disabled = false;
+  if (!detail.recovering) {
+    showEarlier(detail.hasEarlier);
+  } else if (!detail.recovered) {
+    // What the server could not replay lies in a gap below the messages
+    // shown, not above them, so "earlier" would put it out of order; the
+    // notice says something may be missing instead.
+    earlierButton.hidden = true;
+    historyStartEl.hidden = true;
+  }
 });
 
 // ---- members ----------------------------------------------------------
@@ -292,7 +305,9 @@ client.addEventListener("message", ({ detail: message }) => {
   }
   if (day !== item.dataset.day) appendItem(renderDivider(message.ts), { quiet: true });
   appendItem(item, { follow: message.mine });
-  if (!message.mine) countUnread();
+  // What the first join shows was there before the reader came: not unread.
+  const before = message.fromHistory && !lastJoin?.recovering;
+  if (!message.mine && !before) countUnread();
 });
 
 client.addEventListener("earlier", ({ detail }) => {

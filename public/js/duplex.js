@@ -31,7 +31,8 @@
 //              answering loadEarlier(room)
 //   "message"  a chat message {id, room, offset, user, name, text, ts,
 //              announcement?, ref?}, each id once, in order; `mine` is true
-//              when `user` is this client's user
+//              when `user` is this client's user; `fromHistory` when it
+//              came in a `joined` frame's history rather than live
 //   "presence" {room, members, change?}: the users present, [{user, name}]
 //              sorted by name; `change` ({kind: "joined" | "left", user,
 //              name}) when one user came or went, absent after a (re)join
@@ -432,7 +433,7 @@ export class DuplexClient extends EventTarget {
       hasEarlier: r.hasEarlier,
     });
     this.#emit("presence", { room: frame.room, members: membersOf(r) });
-    for (const message of frame.history) this.#deliver(message);
+    for (const message of frame.history) this.#deliver(message, true);
     // Posts for this room not yet sent on this connection: those whose
     // message came back in the history above were stored before the drop
     // (and are settled by now); the rest go now.
@@ -441,7 +442,7 @@ export class DuplexClient extends EventTarget {
     }
   }
 
-  #deliver(message) {
+  #deliver(message, fromHistory = false) {
     const r = this.#rooms.get(message.room);
     if (!r) return;
     if (message.offset > r.offset) r.offset = message.offset;
@@ -449,7 +450,7 @@ export class DuplexClient extends EventTarget {
       r.seen.add(message.id);
       r.seenOrder.push(message.id);
       if (r.seenOrder.length > this.#options.rememberIds) r.seen.delete(r.seenOrder.shift());
-      this.#emit("message", { ...message, mine: this.#isMine(message) });
+      this.#emit("message", { ...message, mine: this.#isMine(message), fromHistory });
     }
     // Our own post, stored: settle it (after the message is shown, so a UI
     // can swap its pending item for the stored one).

@@ -476,6 +476,25 @@ describe("sockets given up on", () => {
   });
 });
 
+describe("where a message came from", () => {
+  test("messages in a join's history are marked; live ones are not", () => {
+    const client = new DuplexClient("ws://test/ws");
+    const events = record(client);
+    client.join("lobby");
+    client.connect();
+    const socket = ScriptedSocket.last();
+    socket.open();
+    socket.receive(WELCOME);
+    const { type, ...entry } = message("lobby", 1);
+    socket.receive(joined("lobby", "Ada", { offset: 1, history: [entry] }));
+    socket.receive(message("lobby", 2));
+    assert.deepEqual(
+      events.of("message").map((m) => [m.offset, m.fromHistory]),
+      [[1, true], [2, false]],
+    );
+  });
+});
+
 describe("a silent server", () => {
   test("is given up after twice the ping interval without a frame, then reconnected", () => {
     const { client, socket } = connectedClient();

@@ -4,7 +4,10 @@
 // message text is always inserted as text.
 //
 // What the page owes its readers, beyond showing messages:
-// - the list is a polite live log: new messages are read out once;
+// - the list is a polite live log: each new message is read out once
+//   (what was there before the reader came, a join's history and earlier
+//   pages, goes in with the log muted; a pending post is read out when it
+//   is stored, not also while it is sent);
 // - it follows new messages only while the reader is at the bottom; a
 //   reader scrolled up stays where they are and gets a "N new messages"
 //   button, and a hidden tab counts unread messages in its title;
@@ -45,6 +48,7 @@ const dismissButton = byTestId("dismiss-notice");
 const formEl = byTestId("composer");
 const inputEl = byTestId("message-input");
 const counterEl = byTestId("char-counter");
+const limitStatusEl = byTestId("limit-status");
 
 /** A fresh connection token for this page's user and name. */
 async function refreshToken() {
@@ -54,7 +58,7 @@ async function refreshToken() {
 }
 
 const client = new DuplexClient(wsUrl, { token, refreshToken: tokenUrl ? refreshToken : null });
-const pendingItems = new Map(); // ref -> <li> of a post not yet stored
+const pendingItems = new Map(); // ref -> the element of a post not yet stored
 
 // ---- connection state -------------------------------------------------
 
@@ -62,7 +66,7 @@ const STALE_NOTES = {
   connecting: "Connecting…",
   reconnecting: "Reconnecting: this list may be out of date.",
   disconnected: "Not connected: this list may be out of date.",
-  connected: "Joining the room…",
+  connected: "Not in the room yet.",
 };
 
 /** Marks the member list live or stale, with a note that says why. */
@@ -94,9 +98,12 @@ client.addEventListener("joined", ({ detail }) => {
     showNotice("Reconnected, but the server could not replay everything: some messages may be missing.");
   }
   // A request cut off by the drop gets no answer: the button works again.
-  earlierButton.disabled = false;
+  setLoading(false);
   if (!detail.recovering) {
-    showEarlier(detail.hasEarlier);
+    // The history follows this event, and was there before the reader:
+    // it goes in with the log muted, and decides what the top shows.
+    muteLogWhile(() => {});
+    queueMicrotask(() => showEarlier(detail.hasEarlier));
   } else if (!detail.recovered) {
     // What the server could not replay lies in a gap below the messages
     // shown, not above them, so "earlier" would put it out of order; the
@@ -165,8 +172,17 @@ function dayOf(ts) {
   return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
 }
 
+/** The author's name, with "(you)" for screen readers on one's own. */
+function authorLabel(authorName, mine) {
+  const author = document.createElement("span");
+  author.className = "author";
+  author.textContent = authorName;
+  if (mine) author.append(youMarker());
+  return author;
+}
+
 function renderMessage(message) {
-  const item = document.createElement("li");
+  const item = document.createElement("div");
   item.className = "message";
   item.dataset.testid = "message";
   item.dataset.id = message.id;
@@ -175,10 +191,7 @@ function renderMessage(message) {
   if (message.announcement) item.classList.add("announcement");
   else if (message.mine) item.classList.add("mine");
 
-  const author = document.createElement("span");
-  author.className = "author";
-  author.textContent = message.name;
-  if (message.mine) author.append(youMarker());
+  const author = authorLabel(message.name, message.mine);
   if (message.announcement) {
     const badge = document.createElement("span");
     badge.className = "badge";
@@ -201,7 +214,7 @@ function renderMessage(message) {
 }
 
 function renderDivider(ts) {
-  const item = document.createElement("li");
+  const item = document.createElement("div");
   item.className = "divider";
   item.dataset.testid = "day-divider";
   item.dataset.day = dayOf(ts);
@@ -212,7 +225,7 @@ function renderDivider(ts) {
 }
 
 function renderEvent(text) {
-  const item = document.createElement("li");
+  const item = document.createElement("div");
   item.className = "event";
   item.dataset.testid = "presence-event";
   item.textContent = text;
@@ -221,7 +234,7 @@ function renderEvent(text) {
 
 /** The day of the last stored message shown, if any. */
 function lastDay() {
-  // From the end: only the few posts still pending sit below it.
+  // From the end: only posts pending or failed since sit below it.
   for (let item = listEl.lastElementChild; item; item = item.previousElementSibling) {
     if (item.dataset.testid === "message") return item.dataset.day;
   }
@@ -237,18 +250,45 @@ function scrollToBottom() {
   logEl.scrollTop = logEl.scrollHeight;
 }
 
+// Whether the reader follows the newest messages: kept by scrolling, not
+// measured at each insertion, because the log also shrinks under a reader
+// who did not scroll (a growing composer, a phone's keyboard, a notice).
+let pinned = true;
+logEl.addEventListener("scroll", () => {
+  pinned = nearBottom();
+  if (pinned && unseenBelow > 0) clearUnseen();
+});
+new ResizeObserver(() => {
+  if (pinned) scrollToBottom();
+}).observe(logEl);
+
+/**
+ * Runs `change` with the live log muted: for what was there before the
+ * reader came (a join's history, an earlier page), which a screen reader
+ * must not read out as new. Chromium announces a change after it has
+ * laid it out, so the log is unmuted a moment later.
+ */
+let unmuteTimer = null;
+function muteLogWhile(change) {
+  listEl.setAttribute("aria-live", "off");
+  change();
+  clearTimeout(unmuteTimer);
+  unmuteTimer = setTimeout(() => listEl.removeAttribute("aria-live"), 300);
+}
+
 let unseenBelow = 0; // new items below a reader who scrolled up
 let unreadHidden = 0; // messages that arrived while the tab was hidden
 const baseTitle = document.title;
 
 /**
- * Adds `item` in place (before the posts still pending), keeping the
- * reader where they are unless they were at the bottom or `follow`.
- * `quiet` items (joins, leaves) never count as new messages.
+ * Adds `item` in place (before the posts still pending; a failed one stays
+ * where it was written), keeping the reader where they are unless they
+ * follow the newest or `follow`. `quiet` items (joins, leaves) never count
+ * as new messages.
  */
 function appendItem(item, { follow = false, quiet = false } = {}) {
-  const stick = follow || nearBottom();
-  listEl.insertBefore(item, listEl.querySelector(".pending, .failed"));
+  const stick = follow || pinned;
+  listEl.insertBefore(item, listEl.querySelector(".pending"));
   if (stick) {
     scrollToBottom();
   } else if (!quiet) {
@@ -274,10 +314,6 @@ newMessagesButton.addEventListener("click", () => {
   scrollToBottom();
   clearUnseen();
   logEl.focus({ preventScroll: true });
-});
-
-logEl.addEventListener("scroll", () => {
-  if (unseenBelow > 0 && nearBottom()) clearUnseen();
 });
 
 function countUnread() {
@@ -324,35 +360,45 @@ client.addEventListener("earlier", ({ detail }) => {
   // changes at once (the new messages, a divider, the button's place),
   // measured from the bottom, which does not move.
   const fromBottom = logEl.scrollHeight - logEl.scrollTop;
-  // The day that now begins earlier keeps one divider, at its start.
-  const first = listEl.firstElementChild;
-  if (day !== null && first?.classList.contains("divider") && first.dataset.day === day) first.remove();
-  listEl.prepend(items);
-  earlierButton.disabled = false;
+  muteLogWhile(() => {
+    // The day that now begins earlier keeps one divider, at its start.
+    const first = listEl.firstElementChild;
+    if (day !== null && first?.classList.contains("divider") && first.dataset.day === day) first.remove();
+    listEl.prepend(items);
+  });
+  setLoading(false);
   showEarlier(detail.hasEarlier);
   logEl.scrollTop = logEl.scrollHeight - fromBottom;
 });
 
 /** Offers older messages, or says there are none kept. */
 function showEarlier(hasEarlier) {
+  // A button about to vanish under the keyboard hands focus to the log.
+  if (!hasEarlier && document.activeElement === earlierButton) logEl.focus({ preventScroll: true });
   earlierButton.hidden = !hasEarlier;
   historyStartEl.hidden = hasEarlier || listEl.querySelector(".message") === null;
 }
 
+// aria-disabled, not disabled: a disabled button would drop the focus.
+let loadingEarlier = false;
+function setLoading(loading) {
+  loadingEarlier = loading;
+  earlierButton.setAttribute("aria-disabled", String(loading));
+}
+
 earlierButton.addEventListener("click", () => {
-  if (client.loadEarlier(room)) earlierButton.disabled = true;
+  if (!loadingEarlier && client.loadEarlier(room)) setLoading(true);
 });
 
 client.addEventListener("pending", ({ detail }) => {
   if (detail.room !== room) return;
-  const item = document.createElement("li");
+  const item = document.createElement("div");
   item.className = "message mine pending";
   item.dataset.testid = "pending-message";
   item.dataset.ref = detail.ref;
-  const author = document.createElement("span");
-  author.className = "author";
-  author.textContent = name;
-  author.append(youMarker());
+  // Read out once, when stored: not also now.
+  item.setAttribute("aria-hidden", "true");
+  const author = authorLabel(name, true);
   const state = document.createElement("span");
   state.className = "delivery";
   state.dataset.testid = "delivery-state";
@@ -379,12 +425,13 @@ client.addEventListener("failed", ({ detail }) => {
   pendingItems.delete(detail.ref);
   item.classList.replace("pending", "failed");
   item.dataset.testid = "failed-message";
+  item.removeAttribute("aria-hidden"); // the failure is news: read it out
   item.querySelector(".delivery").textContent = `not sent: ${detail.message}`;
 });
 
 client.addEventListener("error", ({ detail: error }) => {
-  earlierButton.disabled = false;
-  showNotice(`${error.message} (${error.code})`, error.room ? "join" : "error");
+  if (error.request === "history") setLoading(false);
+  showNotice(`${error.message} (${error.code})`, error.request === "join" ? "join" : "error");
 });
 
 // ---- notices ----------------------------------------------------------
@@ -395,8 +442,10 @@ client.addEventListener("error", ({ detail: error }) => {
  */
 function showNotice(text, kind = "info") {
   noticeBox.dataset.kind = kind;
-  if (noticeEl.textContent !== text || noticeBox.hidden) noticeEl.textContent = text;
+  if (!noticeBox.hidden && noticeEl.textContent === text) return;
+  // Shown first, then filled: an alert announces what changes in it.
   noticeBox.hidden = false;
+  noticeEl.textContent = text;
 }
 
 function hideNotice() {
@@ -428,7 +477,20 @@ function updateComposer() {
     : `${length} / ${MAX_CHARS}`;
   counterEl.dataset.over = String(over);
   inputEl.setAttribute("aria-invalid", String(over));
+  // The counter changes with every key; a screen reader hears only when
+  // the message comes near the limit or passes it.
+  const zone = over ? "over" : counterEl.hidden ? "ok" : "near";
+  if (zone !== limitZone) {
+    limitZone = zone;
+    limitStatusEl.textContent =
+      zone === "over"
+        ? `Over the limit of ${MAX_CHARS} characters: this message cannot be sent.`
+        : zone === "near"
+          ? `${MAX_CHARS - length} characters left.`
+          : "";
+  }
 }
+let limitZone = "ok";
 
 inputEl.addEventListener("input", updateComposer);
 
@@ -459,7 +521,9 @@ formEl.addEventListener("submit", (event) => {
 
 // ---- leaving ----------------------------------------------------------
 
-leaveLink.addEventListener("click", () => {
+leaveLink.addEventListener("click", (event) => {
+  // Opened elsewhere (a new tab or window), the link leaves nothing here.
+  if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
   // Leave now, not when the page goes: the link then opens the start page.
   client.leave(room);
   client.close();
@@ -470,7 +534,9 @@ leaveLink.addEventListener("click", () => {
 // hold its socket open. Coming back from that cache reconnects and recovers.
 window.addEventListener("pagehide", () => client.close());
 window.addEventListener("pageshow", (event) => {
-  if (event.persisted) client.connect();
+  if (!event.persisted) return;
+  client.join(room); // again, if Leave was how the page was left
+  client.connect();
 });
 
 updateComposer();

@@ -39,9 +39,11 @@
 //   "pending"  {ref, room, text}: a post was accepted by the client
 //   "sent"     {ref, room, id, offset}: the server stored it
 //   "failed"   {ref, room, code, message}: it will not be sent
-//   "error"    {code, message, room?}: a server error not tied to a post;
-//              `room` when a join was refused (retried by itself when the
-//              reason passes: engine_unavailable, server_busy, rate_limited)
+//   "error"    {code, message, room?, request?}: a server error not tied to
+//              a post; `request` "join" (with its `room`) when a join was
+//              refused (retried by itself when the reason passes:
+//              engine_unavailable, server_busy, rate_limited), "history"
+//              when a loadEarlier() request was
 
 export const SUBPROTOCOL = "duplex.v2";
 /** The subprotocol prefix that carries the connection token. */
@@ -65,6 +67,9 @@ const DEFAULT_OPTIONS = {
   token: null, // the connection token
   refreshToken: null, // async () => a fresh token
 };
+
+/** The longest delay setTimeout honours (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** Join refusals that pass by themselves; others (a name taken) do not. */
 const RETRIED_JOIN_ERRORS = new Set(["engine_unavailable", "server_busy", "rate_limited"]);
@@ -330,9 +335,11 @@ export class DuplexClient extends EventTarget {
   #expectFrameOn(socket) {
     clearTimeout(this.#silenceTimer);
     if (this.#pingIntervalMs <= 0) return;
+    // Capped: browsers run a longer timeout at once.
+    const silence = Math.min(2 * this.#pingIntervalMs, MAX_TIMEOUT_MS);
     this.#silenceTimer = setTimeout(() => {
       if (this.#socket === socket) this.#giveUp(socket, 4004, "server silent");
-    }, 2 * this.#pingIntervalMs);
+    }, silence);
   }
 
   /** Gives up on `socket`, which seems dead: reconnect at once. */
@@ -487,12 +494,18 @@ export class DuplexClient extends EventTarget {
     if (!asked) return;
     this.#earlier.delete(frame.ref);
     const r = this.#rooms.get(asked.room);
+    if (!r) return;
     // Of another epoch than the one shown (the room started over since the
-    // request): those offsets mean something else now.
-    if (!r || r.epoch !== asked.epoch || frame.epoch !== r.epoch) return;
-    const messages = frame.messages.filter((m) => m.offset < r.oldest && !r.seen.has(m.id));
+    // request): those offsets mean something else now. Nothing is shown,
+    // and the room's new `joined` follows.
+    const sameEpoch = r.epoch === asked.epoch && frame.epoch === r.epoch;
+    const messages = sameEpoch
+      ? frame.messages.filter((m) => m.offset < r.oldest && !r.seen.has(m.id))
+      : [];
     if (messages.length > 0) r.oldest = messages[0].offset;
-    r.hasEarlier = frame.has_earlier === true && messages.length > 0;
+    // Trusted only while it moves back: an answer that adds nothing would
+    // be asked again and again.
+    if (sameEpoch) r.hasEarlier = frame.has_earlier === true && messages.length > 0;
     // Not remembered for de-duplication: older than anything live, they
     // cannot come again but through another request, which starts below.
     this.#emit("earlier", {
@@ -512,13 +525,13 @@ export class DuplexClient extends EventTarget {
     const earlier = frame.ref && this.#earlier.get(frame.ref);
     if (earlier) {
       this.#earlier.delete(frame.ref);
-      this.#emit("error", { code: frame.code, message: frame.message, room: earlier.room });
+      this.#emit("error", { code: frame.code, message: frame.message, room: earlier.room, request: "history" });
       return;
     }
     const joining = frame.ref && this.#joins.get(frame.ref);
     if (joining) {
       this.#joins.delete(frame.ref);
-      this.#emit("error", { code: frame.code, message: frame.message, room: joining });
+      this.#emit("error", { code: frame.code, message: frame.message, room: joining, request: "join" });
       if (RETRIED_JOIN_ERRORS.has(frame.code)) this.#retryJoin(joining);
       return;
     }

@@ -168,7 +168,9 @@ describe("connecting", () => {
     socket.open();
     const first = socket.sent[0];
     socket.receive({ type: "error", code: "engine_unavailable", message: "down", ref: first.ref });
-    assert.deepEqual(events.of("error"), [{ code: "engine_unavailable", message: "down", room: "lobby" }]);
+    assert.deepEqual(events.of("error"), [
+      { code: "engine_unavailable", message: "down", room: "lobby", request: "join" },
+    ]);
     assert.equal(socket.sent.length, 1, "not at once");
     mock.timers.tick(100);
     assert.equal(socket.sent.length, 2);
@@ -600,7 +602,30 @@ describe("earlier messages", () => {
     const { ref } = socket.sent.at(-1);
     const { type, ...entry } = message("lobby", 3);
     socket.receive({ type: "history", room: "lobby", epoch: "e2", messages: [entry], has_earlier: false, ref });
-    assert.deepEqual(events.of("earlier"), []);
+    // Answered with nothing, so that a page can offer the button again.
+    assert.deepEqual(events.of("earlier"), [{ room: "lobby", messages: [], hasEarlier: true }]);
+    client.loadEarlier("lobby");
+    assert.equal(socket.sent.at(-1).before, 6, "still from the oldest shown");
+  });
+
+  test("a refused request is reported as a history error", () => {
+    const { client, events, socket } = joinedWithEarlier();
+    client.loadEarlier("lobby");
+    const { ref } = socket.sent.at(-1);
+    socket.receive({ type: "error", code: "rate_limited", message: "slow down", ref });
+    assert.deepEqual(events.of("error"), [
+      { code: "rate_limited", message: "slow down", room: "lobby", request: "history" },
+    ]);
+  });
+
+  test("a silence longer than a timeout can hold is capped, not run at once", () => {
+    const client = new DuplexClient("ws://test/ws");
+    client.connect();
+    const socket = ScriptedSocket.last();
+    socket.open();
+    socket.receive({ ...WELCOME, ping_interval_ms: 30 * 24 * 3_600_000 });
+    mock.timers.tick(1_000);
+    assert.equal(socket.closedWith, null);
   });
 
   test("a join with nothing older offers nothing", () => {

@@ -84,6 +84,10 @@ impl Stack {
                 format!("http://127.0.0.1:{}", self.app_port),
             ],
             secret: SECRET.to_owned(),
+            // A test types faster than a person: the default budget (10 a
+            // second, bursts of 20) would refuse some of a test's posts.
+            max_frames_per_second: 1000,
+            frame_burst: 1000,
             ..ws_server::Settings::default()
         };
         let shutdown = CancellationToken::new();

@@ -54,6 +54,12 @@ async fn every_page_passes_axe_and_fits_the_viewport_in_both_schemes_and_sizes()
     )
     .await;
     wait_for_message(&ada, "Bob", "at noon").await;
+    // Enough for the log to scroll at every size, so that the busy room
+    // can have a reader scrolled up.
+    for i in 1..=15 {
+        send(&bob, &format!("Checklist item {i} is done."), Send::Enter).await;
+    }
+    wait_for_message(&ada, "Bob", "Checklist item 15").await;
 
     sign_in_as_operator(&operator, &stack.localhost("")).await;
     type_into(&operator, "announce-room", ROOM).await;
@@ -83,7 +89,23 @@ async fn every_page_passes_axe_and_fits_the_viewport_in_both_schemes_and_sizes()
                 let label = format!("{path} ({conditions})");
                 failures.extend(check(who, &label).await);
             }
+            // The room page busy: members open, a notice, the counter past
+            // the limit, news below a reader scrolled up.
+            let room = format!("/rooms/{ROOM}?name=Ada");
+            ada.goto(&stack.localhost(&room)).await.unwrap();
+            settle(&ada, &room).await;
+            busy_room(&ada, &bob, width).await;
+            failures.extend(check(&ada, &format!("the busy room ({conditions})")).await);
         }
+    }
+
+    // Not connected: the status, the stale member list and its note.
+    let mut stack = stack;
+    stack.stop_ws().await;
+    wait_for(&ada, "//*[@data-testid='presence'][@data-stale='true']").await;
+    for scheme in SCHEMES {
+        set_color_scheme(&ada, scheme).await;
+        failures.extend(check(&ada, &format!("the room disconnected ({scheme}, 390×844)")).await);
     }
 
     for page in [ada, operator, bob] {
@@ -92,6 +114,24 @@ async fn every_page_passes_axe_and_fits_the_viewport_in_both_schemes_and_sizes()
     stack.stop().await;
     drop(driver);
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Puts Ada's room page (open and joined) in its busiest state.
+async fn busy_room(ada: &Client, bob: &Client, width: u32) {
+    if width < 768 {
+        click(ada, "members-toggle").await;
+    }
+    type_into(ada, "message-input", &"x".repeat(2001)).await;
+    type_into(ada, "message-input", "\u{E007}").await;
+    wait_for(ada, "//*[@data-testid='notice'][contains(., 'at most')]").await;
+    ada.execute(
+        "document.querySelector('[data-testid=message-log]').scrollTop = 0;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    send(bob, "Still there?", Send::Enter).await;
+    wait_for(ada, "//*[@data-testid='new-messages'][not(@hidden)]").await;
 }
 
 /// Waits until the page at `path` shows what is to be checked: the room

@@ -6,7 +6,7 @@ const nameInput = document.querySelector('[data-testid="name-input"]');
 const links = document.querySelectorAll('[data-testid="room-link"]');
 
 function keepName() {
-  const name = nameInput.value.trim();
+  const name = nameInput?.value.trim() ?? "";
   for (const link of links) {
     const query = new URLSearchParams({ room: link.dataset.room });
     if (name) query.set("name", name);

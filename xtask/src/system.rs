@@ -87,14 +87,36 @@ pub fn ensure_browser() -> Result<(), String> {
     ))
 }
 
-/// Makes sure Node.js (20.11 or newer: its test runner mocks timers and dates) is installed, which
-/// runs the browser client's unit tests: installs Debian's when running as
-/// root with apt, and otherwise stops with the line to run.
+/// Makes sure Node.js 20.11 or newer (its test runner mocks timers and
+/// dates) is installed, which runs the browser client's unit tests:
+/// installs the distribution's when running as root with apt, and
+/// otherwise stops with the line to run; an older one stops with how to
+/// get a newer.
 pub fn ensure_node() -> Result<(), String> {
-    if on_path("node") || apt_install("the JavaScript tests need Node.js", &["nodejs"])? {
-        return Ok(());
+    if !on_path("node") && !apt_install("the JavaScript tests need Node.js", &["nodejs"])? {
+        return Err("the JavaScript tests need Node.js 20.11 or newer, which is missing; install it with:\n    sudo apt-get install -y nodejs".to_owned());
     }
-    Err("the JavaScript tests need Node.js 20.11 or newer, which is missing; install it with:\n    sudo apt-get install -y nodejs".to_owned())
+    let version = Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default();
+    match node_version(&version) {
+        Some(found) if found >= (20, 11) => Ok(()),
+        _ => Err(format!(
+            "the JavaScript tests need Node.js 20.11 or newer; this node says {version:?} \
+             (Debian 12's own nodejs is 18): install Node.js 20 or newer from \
+             https://nodejs.org or NodeSource's packages"
+        )),
+    }
+}
+
+/// `(major, minor)` from `node --version`'s `vMAJOR.MINOR.PATCH`.
+fn node_version(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.strip_prefix('v')?.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 /// Makes sure npm is installed, which installs the browser tests' axe-core
@@ -137,4 +159,19 @@ pub fn ensure_redis() -> Result<(), String> {
         return Ok(());
     }
     Err("Redis (redis-server) is needed and missing; install it with:\n    sudo apt-get install -y redis-server".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::node_version;
+
+    #[test]
+    fn node_versions_are_read_as_major_and_minor() {
+        assert_eq!(node_version("v20.20.2"), Some((20, 20)));
+        assert_eq!(node_version("v18.20.4"), Some((18, 20)));
+        assert!(node_version("v18.20.4") < Some((20, 11)));
+        assert!(node_version("v21.0.0") >= Some((20, 11)));
+        assert_eq!(node_version("20.1.0"), None);
+        assert_eq!(node_version(""), None);
+    }
 }

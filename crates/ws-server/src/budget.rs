@@ -3,8 +3,9 @@
 //!
 //! A token bucket (governor's GCRA) refills at `max_frames_per_second` up
 //! to `frame_burst`; a post costs one token, a join or a `history` request
-//! [`crate::settings::JOIN_COST`], since each may send many messages back. A request over budget is refused with `rate_limited` and
-//! counts a strike; `rate_limit_strikes` strikes in a row close the
+//! [`crate::settings::JOIN_COST`], since each may send many messages back.
+//! A request over budget is refused with `rate_limited` and counts a
+//! strike; `rate_limit_strikes` strikes in a row close the
 //! connection with 1008, since a client that ignores the error is not
 //! misjudging its rate.
 //!

@@ -206,8 +206,9 @@ impl std::fmt::Debug for Settings {
 }
 
 /// What a `join` or a `history` request costs from a connection's frame
-/// budget: each may send up to a hundred messages back, so it weighs more
-/// than a post.
+/// budget: each may send many messages back (a join up to `join_history`,
+/// or everything missed up to `history_size`; a history request up to
+/// 100), so it weighs more than a post.
 pub const JOIN_COST: u32 = 4;
 
 impl Default for Settings {

@@ -538,7 +538,7 @@ impl Store {
             .arg(format!("{from}-0"))
             .arg(format!("{to}-0"))
             .arg("COUNT")
-            .arg(self.history_size + 1)
+            .arg(self.history_size.saturating_add(1))
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(entries(reply))
@@ -561,7 +561,7 @@ impl Store {
             .arg(format!("{to}-0"))
             .arg("-")
             .arg("COUNT")
-            .arg(count + 1)
+            .arg(count.saturating_add(1))
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(oldest_first(entries(reply), count))

@@ -116,8 +116,11 @@ const WELCOME = {
   ping_interval_ms: 5_000,
 };
 
-/** A client connected and joined to `room` as Ada (user u-ada). */
-function connectedClient(options = {}) {
+/**
+ * A client connected and joined to "lobby" as Ada (user u-ada), the
+ * `joined` frame's fields as `joinedFields` says.
+ */
+function connectedClient(options = {}, joinedFields = {}) {
   const client = new DuplexClient("ws://test/ws", options);
   const events = record(client);
   client.join("lobby");
@@ -125,8 +128,14 @@ function connectedClient(options = {}) {
   const socket = ScriptedSocket.last();
   socket.open();
   socket.receive(WELCOME);
-  socket.receive(joined("lobby", "Ada"));
+  socket.receive(joined("lobby", "Ada", joinedFields));
   return { client, events, socket };
+}
+
+/** A history entry: a message without its frame's `type`. */
+function entry(room, offset) {
+  const { type, ...fields } = message(room, offset);
+  return fields;
 }
 
 /** Ada's own message: her user id, whatever the name. */
@@ -480,15 +489,7 @@ describe("sockets given up on", () => {
 
 describe("where a message came from", () => {
   test("messages in a join's history are marked; live ones are not", () => {
-    const client = new DuplexClient("ws://test/ws");
-    const events = record(client);
-    client.join("lobby");
-    client.connect();
-    const socket = ScriptedSocket.last();
-    socket.open();
-    socket.receive(WELCOME);
-    const { type, ...entry } = message("lobby", 1);
-    socket.receive(joined("lobby", "Ada", { offset: 1, history: [entry] }));
+    const { events, socket } = connectedClient({}, { offset: 1, history: [entry("lobby", 1)] });
     socket.receive(message("lobby", 2));
     assert.deepEqual(
       events.of("message").map((m) => [m.offset, m.fromHistory]),
@@ -551,19 +552,8 @@ describe("a silent server", () => {
 describe("earlier messages", () => {
   /** Ada joined to a room whose join sent offsets 6 and 7 of more. */
   function joinedWithEarlier() {
-    const client = new DuplexClient("ws://test/ws");
-    const events = record(client);
-    client.join("lobby");
-    client.connect();
-    const socket = ScriptedSocket.last();
-    socket.open();
-    socket.receive(WELCOME);
-    const history = [6, 7].map((offset) => {
-      const { type, ...entry } = message("lobby", offset);
-      return entry;
-    });
-    socket.receive(joined("lobby", "Ada", { offset: 7, history, has_earlier: true }));
-    return { client, events, socket };
+    const history = [entry("lobby", 6), entry("lobby", 7)];
+    return connectedClient({}, { offset: 7, history, has_earlier: true });
   }
 
   test("asks for the page before the oldest message shown", () => {
@@ -574,10 +564,7 @@ describe("earlier messages", () => {
     assert.equal(asked.type, "history");
     assert.equal(asked.before, 6);
     assert.equal(asked.limit, 50);
-    const older = [4, 5].map((offset) => {
-      const { type, ...entry } = message("lobby", offset);
-      return entry;
-    });
+    const older = [entry("lobby", 4), entry("lobby", 5)];
     socket.receive({ type: "history", room: "lobby", epoch: "e1", messages: older, has_earlier: true, ref: asked.ref });
     const [earlier] = events.of("earlier");
     assert.deepEqual(earlier.messages.map((m) => m.offset), [4, 5]);
@@ -600,8 +587,8 @@ describe("earlier messages", () => {
     const { client, events, socket } = joinedWithEarlier();
     client.loadEarlier("lobby");
     const { ref } = socket.sent.at(-1);
-    const { type, ...entry } = message("lobby", 3);
-    socket.receive({ type: "history", room: "lobby", epoch: "e2", messages: [entry], has_earlier: false, ref });
+    const messages = [entry("lobby", 3)];
+    socket.receive({ type: "history", room: "lobby", epoch: "e2", messages, has_earlier: false, ref });
     // Answered with nothing, so that a page can offer the button again.
     assert.deepEqual(events.of("earlier"), [{ room: "lobby", messages: [], hasEarlier: true }]);
     client.loadEarlier("lobby");

@@ -2,6 +2,9 @@
 //! scrolls only up and down, in the light and the dark colour scheme, on a
 //! desktop's and a phone's viewport.
 
+// Test helpers: a failure is the test's failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::a11y::{report, set_color_scheme, set_viewport, sideways_scroll};

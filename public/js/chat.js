@@ -4,10 +4,10 @@
 // message text is always inserted as text.
 //
 // What the page owes its readers, beyond showing messages:
-// - the list is a polite live log: each new message is read out once
-//   (what was there before the reader came, a join's history and earlier
-//   pages, goes in with the log muted; a pending post is read out when it
-//   is stored, not also while it is sent);
+// - the list is a polite live log: each new message from others is read
+//   out once (what was there before the reader came, a join's history and
+//   earlier pages, goes in with the log muted; so do the reader's own
+//   posts, which they just wrote: only a failure to send one is said);
 // - it follows new messages only while the reader is at the bottom; a
 //   reader scrolled up stays where they are and gets a "N new messages"
 //   button, and a hidden tab counts unread messages in its title;
@@ -48,7 +48,7 @@ const dismissButton = byTestId("dismiss-notice");
 const formEl = byTestId("composer");
 const inputEl = byTestId("message-input");
 const counterEl = byTestId("char-counter");
-const limitStatusEl = byTestId("limit-status");
+const composerStatusEl = byTestId("composer-status");
 
 /** A fresh connection token for this page's user and name. */
 async function refreshToken() {
@@ -108,8 +108,8 @@ client.addEventListener("joined", ({ detail }) => {
     // What the server could not replay lies in a gap below the messages
     // shown, not above them, so "earlier" would put it out of order; the
     // notice says something may be missing instead.
-    earlierButton.hidden = true;
-    historyStartEl.hidden = true;
+    gapBelow = true;
+    showEarlier(false);
   }
 });
 
@@ -258,9 +258,14 @@ logEl.addEventListener("scroll", () => {
   pinned = nearBottom();
   if (pinned && unseenBelow > 0) clearUnseen();
 });
-new ResizeObserver(() => {
+// The log shrinks (a growing composer, a keyboard) or its content grows
+// in place (a post stored, a failure explained): a pinned reader stays at
+// the bottom either way.
+const keepPinned = new ResizeObserver(() => {
   if (pinned) scrollToBottom();
-}).observe(logEl);
+});
+keepPinned.observe(logEl);
+keepPinned.observe(listEl);
 
 /**
  * Runs `change` with the live log muted: for what was there before the
@@ -335,8 +340,10 @@ client.addEventListener("message", ({ detail: message }) => {
   const day = lastDay();
   if (pending) {
     pendingItems.delete(message.ref);
-    if (day !== item.dataset.day) listEl.insertBefore(renderDivider(message.ts), pending);
-    pending.replaceWith(item);
+    muteLogWhile(() => {
+      if (day !== item.dataset.day) listEl.insertBefore(renderDivider(message.ts), pending);
+      pending.replaceWith(item);
+    });
     return;
   }
   if (day !== item.dataset.day) appendItem(renderDivider(message.ts), { quiet: true });
@@ -348,6 +355,10 @@ client.addEventListener("message", ({ detail: message }) => {
 
 client.addEventListener("earlier", ({ detail }) => {
   if (detail.room !== room) return;
+  if (detail.stale) {
+    setLoading(false); // the room started over; its `joined` decides the rest
+    return;
+  }
   const items = document.createDocumentFragment();
   let day = null;
   for (const message of detail.messages) {
@@ -371,12 +382,17 @@ client.addEventListener("earlier", ({ detail }) => {
   logEl.scrollTop = logEl.scrollHeight - fromBottom;
 });
 
+// Set by a rejoin that could not recover: from then on the top of the
+// list is not where the room's earlier messages belong.
+let gapBelow = false;
+
 /** Offers older messages, or says there are none kept. */
 function showEarlier(hasEarlier) {
+  const offer = hasEarlier && !gapBelow;
   // A button about to vanish under the keyboard hands focus to the log.
-  if (!hasEarlier && document.activeElement === earlierButton) logEl.focus({ preventScroll: true });
-  earlierButton.hidden = !hasEarlier;
-  historyStartEl.hidden = hasEarlier || listEl.querySelector(".message") === null;
+  if (!offer && document.activeElement === earlierButton) logEl.focus({ preventScroll: true });
+  earlierButton.hidden = !offer;
+  historyStartEl.hidden = offer || gapBelow || listEl.querySelector(".message") === null;
 }
 
 // aria-disabled, not disabled: a disabled button would drop the focus.
@@ -396,8 +412,6 @@ client.addEventListener("pending", ({ detail }) => {
   item.className = "message mine pending";
   item.dataset.testid = "pending-message";
   item.dataset.ref = detail.ref;
-  // Read out once, when stored: not also now.
-  item.setAttribute("aria-hidden", "true");
   const author = authorLabel(name, true);
   const state = document.createElement("span");
   state.className = "delivery";
@@ -408,7 +422,7 @@ client.addEventListener("pending", ({ detail }) => {
   text.textContent = detail.text;
   item.append(author, state, text);
   pendingItems.set(detail.ref, item);
-  listEl.append(item);
+  muteLogWhile(() => listEl.append(item));
   scrollToBottom();
   clearUnseen();
 });
@@ -425,7 +439,7 @@ client.addEventListener("failed", ({ detail }) => {
   pendingItems.delete(detail.ref);
   item.classList.replace("pending", "failed");
   item.dataset.testid = "failed-message";
-  item.removeAttribute("aria-hidden"); // the failure is news: read it out
+  composerStatusEl.textContent = `Your message was not sent: ${detail.message}`;
   item.querySelector(".delivery").textContent = `not sent: ${detail.message}`;
 });
 
@@ -482,7 +496,7 @@ function updateComposer() {
   const zone = over ? "over" : counterEl.hidden ? "ok" : "near";
   if (zone !== limitZone) {
     limitZone = zone;
-    limitStatusEl.textContent =
+    composerStatusEl.textContent =
       zone === "over"
         ? `Over the limit of ${MAX_CHARS} characters: this message cannot be sent.`
         : zone === "near"
@@ -521,10 +535,12 @@ formEl.addEventListener("submit", (event) => {
 
 // ---- leaving ----------------------------------------------------------
 
+let leftByLink = false;
 leaveLink.addEventListener("click", (event) => {
   // Opened elsewhere (a new tab or window), the link leaves nothing here.
   if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
   // Leave now, not when the page goes: the link then opens the start page.
+  leftByLink = true;
   client.leave(room);
   client.close();
 });
@@ -535,8 +551,10 @@ leaveLink.addEventListener("click", (event) => {
 window.addEventListener("pagehide", () => client.close());
 window.addEventListener("pageshow", (event) => {
   if (!event.persisted) return;
-  client.join(room); // again, if Leave was how the page was left
-  client.connect();
+  // Back after Leave: the client forgot the room, so start the page over
+  // rather than show its history twice.
+  if (leftByLink) window.location.reload();
+  else client.connect();
 });
 
 updateComposer();

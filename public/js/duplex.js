@@ -27,8 +27,9 @@
 //              hasEarlier}; also unasked, with recovered false, when the
 //              server lost the room's history (its Redis restarted empty);
 //              hasEarlier: the room keeps messages older than those shown
-//   "earlier"  {room, messages, hasEarlier}: older messages, oldest first,
-//              answering loadEarlier(room)
+//   "earlier"  {room, messages, hasEarlier, stale}: older messages, oldest
+//              first, answering loadEarlier(room); `stale` (and no
+//              messages) when the room started over since it was asked
 //   "message"  a chat message {id, room, offset, user, name, text, ts,
 //              announcement?, ref?}, each id once, in order; `mine` is true
 //              when `user` is this client's user; `fromHistory` when it
@@ -512,6 +513,7 @@ export class DuplexClient extends EventTarget {
       room: asked.room,
       messages: messages.map((m) => ({ ...m, mine: this.#isMine(m) })),
       hasEarlier: r.hasEarlier,
+      stale: !sameEpoch,
     });
   }
 

@@ -537,6 +537,16 @@ describe("a silent server", () => {
     assert.equal(socket.closedWith, null);
   });
 
+  test("a silence longer than a timeout can hold is capped, not run at once", () => {
+    const client = new DuplexClient("ws://test/ws");
+    client.connect();
+    const socket = ScriptedSocket.last();
+    socket.open();
+    socket.receive({ ...WELCOME, ping_interval_ms: 30 * 24 * 3_600_000 });
+    mock.timers.tick(1_000);
+    assert.equal(socket.closedWith, null);
+  });
+
   test("a handshake never answered is given up and retried", () => {
     const client = new DuplexClient("ws://test/ws", { openTimeoutMs: 4_000 });
     client.connect();
@@ -590,7 +600,7 @@ describe("earlier messages", () => {
     const messages = [entry("lobby", 3)];
     socket.receive({ type: "history", room: "lobby", epoch: "e2", messages, has_earlier: false, ref });
     // Answered with nothing, so that a page can offer the button again.
-    assert.deepEqual(events.of("earlier"), [{ room: "lobby", messages: [], hasEarlier: true }]);
+    assert.deepEqual(events.of("earlier"), [{ room: "lobby", messages: [], hasEarlier: true, stale: true }]);
     client.loadEarlier("lobby");
     assert.equal(socket.sent.at(-1).before, 6, "still from the oldest shown");
   });
@@ -605,15 +615,6 @@ describe("earlier messages", () => {
     ]);
   });
 
-  test("a silence longer than a timeout can hold is capped, not run at once", () => {
-    const client = new DuplexClient("ws://test/ws");
-    client.connect();
-    const socket = ScriptedSocket.last();
-    socket.open();
-    socket.receive({ ...WELCOME, ping_interval_ms: 30 * 24 * 3_600_000 });
-    mock.timers.tick(1_000);
-    assert.equal(socket.closedWith, null);
-  });
 
   test("a join with nothing older offers nothing", () => {
     const { client, events } = connectedClient();

@@ -373,10 +373,10 @@ async fn a_page_that_only_reads_notices_a_frozen_ws_server_and_marks_its_members
          }).observe(status, {attributes: true});",
     )
     .await;
-    // Read just after the signal: a moment late, never early, so the
-    // measured time can only come out shorter by that round trip.
-    ws.signal(Signal::SIGSTOP);
+    // Read just before the signal: the measured time can only come out
+    // longer than the true one, by that round trip.
     let frozen_at = eval(&reader, "return Date.now();").await.as_f64().unwrap();
+    ws.signal(Signal::SIGSTOP);
     let waited = Instant::now();
     wait_for_status(&reader, "reconnecting").await;
     let gave_up_at = eval(&reader, "return window.gaveUpAt;")

@@ -268,10 +268,11 @@ keepPinned.observe(logEl);
 keepPinned.observe(listEl);
 
 /**
- * Runs `change` with the live log muted: for what was there before the
- * reader came (a join's history, an earlier page), which a screen reader
- * must not read out as new. Chromium announces a change after it has
- * laid it out, so the log is unmuted a moment later.
+ * Runs `change` with the live log muted: for what a screen reader must not
+ * read out as new, because it was there before the reader came (a join's
+ * history, an earlier page) or the reader just wrote it (their own post).
+ * Chromium announces a change after it has laid it out, so the log is
+ * unmuted a moment later.
  */
 let unmuteTimer = null;
 function muteLogWhile(change) {

@@ -319,7 +319,8 @@ impl Component for Chat {
             _ => return,
         };
         // Every frame costs, refused ones too: answering them is work. A
-        // join and a history request may each send a hundred messages back.
+        // join or a history request may send many messages back (see
+        // JOIN_COST).
         let cost = match &decoded {
             Ok(ClientFrame {
                 message: ClientMessage::Join { .. } | ClientMessage::History { .. },
